@@ -1,0 +1,3 @@
+from vsearch.cli import main
+
+main()

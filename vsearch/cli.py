@@ -1,0 +1,252 @@
+"""The `vsearch` command: parses input, calls the core, formats output (results on stdout, the rest on stderr)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from vsearch.errors import VsearchError
+
+EXIT_FAILED_FILES = 1
+EXIT_USAGE = 2
+EXIT_ERROR = 3
+EXIT_INTERRUPTED = 130
+
+
+def _settings(ctx: click.Context):
+    from pydantic import ValidationError
+
+    from vsearch.config import Settings
+
+    overrides = {k: v for k, v in ctx.obj.items() if v is not None}
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise click.UsageError(f"invalid settings: {problems}") from exc
+
+
+def _library(ctx: click.Context):
+    from vsearch.library import Library
+
+    return Library(_settings(ctx))
+
+
+class _Group(click.Group):
+    """Turns vsearch's own errors into one clear line and an exit status, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except VsearchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Library folder [env VSEARCH_DATA_DIR; default: the user data dir, e.g. ~/.local/share/vsearch].")
+@click.option("--db-url", help="SQLAlchemy URL of the database [env VSEARCH_DB_URL; default: SQLite in the data dir]; e.g. postgresql+psycopg://user@host/db.")
+@click.option("--model", help="X-CLIP checkpoint: hub id or local directory [env VSEARCH_MODEL; default microsoft/xclip-base-patch32].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where the model runs [env VSEARCH_DEVICE; default auto].")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="Inference precision [env VSEARCH_PRECISION; auto: bf16 on CPUs with AMX/AVX512-BF16, fp16 on CUDA, else fp32].")
+@click.version_option(package_name="vsearch")
+@click.pass_context
+def cli(ctx, data_dir, db_url, model, device, precision):
+    """Find moments in your videos by describing them.
+
+    \b
+      vsearch ingest ~/Videos              index a library (again: only what changed)
+      vsearch query "eating spaghetti"     best matching clips
+      vsearch query "a red car" -k 20 --json
+      vsearch status                       what is indexed, what failed and why
+
+    Every option can also be set by its VSEARCH_* environment variable.
+    """
+    ctx.obj = {"data_dir": data_dir, "db_url": db_url, "model": model, "device": device, "precision": precision}
+
+
+class _Bar:
+    """Progress on stderr: videos done, clips embedded, clips/s, ETA."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def start(self, total: int) -> None:
+        if self.enabled and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="video", file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+
+    def update(self, summary) -> None:
+        if self.bar is not None:
+            rate = summary.clips / max(self.bar.format_dict["elapsed"], 1e-9)
+            self.bar.set_postfix(clips=summary.clips, clips_per_s=f"{rate:.2f}", failed=len(summary.failed), refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--clip-seconds", type=float, help="Clip length in seconds [env VSEARCH_CLIP_SECONDS; default 4].")
+@click.option("--stride-seconds", type=float, help="Seconds between clip starts [default: the clip length].")
+@click.option("--batch-size", type=int, help="Clips per model batch [env VSEARCH_BATCH_SIZE; default 8].")
+@click.option("--workers", type=int, help="Decode worker processes [env VSEARCH_WORKERS; default: cores - 1; 0 = inline].")
+@click.option("--reembed", is_flag=True, help="Forget every clip first and embed the given paths with the current model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembed, as_json, quiet):
+    """Index the videos under PATHS (folders are walked recursively).
+
+    Videos are recognised by content as well as by extension. Unchanged files (same path, size
+    and mtime, or same content) are skipped; changed files are re-embedded; files gone from a
+    walked folder are forgotten. A file that cannot be decoded is reported with the reason and
+    the run goes on.
+
+    \b
+    Exit status: 0 every file indexed or unchanged; 1 some files failed (see the summary or
+    `vsearch status`); 2 usage error; 3 configuration or model error; 130 interrupted.
+    """
+    from vsearch.ingest import ingest as run_ingest
+
+    ctx.obj.update(clip_seconds=clip_seconds, stride_seconds=stride_seconds, batch_size=batch_size, workers=workers)
+    library = _library(ctx)
+    summary = run_ingest(library, paths, reembed=reembed, progress=_Bar(not quiet))
+    if as_json:
+        click.echo(json.dumps(summary.as_json(), indent=2))
+    else:
+        click.echo(summary.as_text(), err=True)
+    if summary.interrupted:
+        ctx.exit(EXIT_INTERRUPTED)
+    if summary.failed:
+        ctx.exit(EXIT_FAILED_FILES)
+
+
+def _clock(seconds: float) -> str:
+    hours, rest = divmod(max(seconds, 0.0), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{int(hours)}:{int(minutes):02d}:{secs:04.1f}"
+
+
+@cli.command()
+@click.argument("text")
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many clips.")
+@click.option("--json", "as_json", is_flag=True, help='One JSON object: {"query", "model", "took_ms", "results": [...]}.')
+@click.pass_context
+def query(ctx, text, k, as_json):
+    """Find the clips that best match TEXT, best first.
+
+    \b
+      vsearch query "eating spaghetti"
+      vsearch query "a dog catching a ball" -k 20 --json | jq '.results[0].path'
+    """
+    from vsearch.search import search
+
+    if not text.strip():
+        raise click.BadParameter("the query is empty", param_hint="TEXT")
+    response = search(_library(ctx), text, k)
+    if as_json:
+        click.echo(json.dumps(response.as_json(), indent=2))
+        return
+    if not response.results:
+        click.echo("no results", err=True)
+    for r in response.results:
+        click.echo(f"{r.rank:>3}  {r.score:7.4f}  {r.path}  {_clock(r.start)}–{_clock(r.end)}")
+    click.echo(f"{len(response.results)} result(s) in {response.took_ms:.0f} ms ({response.ranking})", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def status(ctx, as_json):
+    """What the library holds: videos indexed and failed (with reasons), clips, model, index."""
+    from vsearch.status import library_status
+
+    info = library_status(_library(ctx))
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"data dir:  {info['data_dir']}")
+    click.echo(f"database:  {info['database']}")
+    click.echo(f"model:     {info['model'] or '(none yet)'}")
+    click.echo(f"videos:    {info['videos']['indexed']} indexed, {info['videos']['failed']} failed")
+    click.echo(f"clips:     {info['clips']}")
+    index = info["index"]
+    click.echo(f"index:     {index['kind']}, {index['size']} vectors, {index['bytes']} bytes ({index['state']})")
+    for failure in info["failed"]:
+        click.echo(f"failed:    {failure['path']}: {failure['reason']}")
+
+
+@cli.command()
+@click.option("--no-embeddings", is_flag=True, help="Leave out the embedding vectors.")
+@click.pass_context
+def export(ctx, no_embeddings):
+    """Print every clip as one JSON object per line (JSON Lines).
+
+    Fields: clip_id, video_id, path, start, end, frame_indices, frame_times, model, embedding.
+    """
+    from vsearch.status import iter_export
+
+    for record in iter_export(_library(ctx), embeddings=not no_embeddings):
+        click.echo(json.dumps(record))
+
+
+@cli.command()
+@click.pass_context
+def reindex(ctx):
+    """Rebuild the FAISS index from the embeddings stored in the database."""
+    library = _library(ctx)
+    if library.built_with[1] is None:
+        click.echo("the library is empty: nothing to index", err=True)
+        return
+    index = library.reindex()
+    click.echo(f"index rebuilt: {len(index)} clip(s) in {library.index_path}", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the removed paths as JSON.")
+@click.pass_context
+def prune(ctx, as_json):
+    """Forget videos whose files no longer exist."""
+    from vsearch.status import prune_missing
+
+    removed = prune_missing(_library(ctx))
+    if as_json:
+        click.echo(json.dumps({"removed": removed}))
+    else:
+        for path in removed:
+            click.echo(f"removed: {path}", err=True)
+        click.echo(f"{len(removed)} video(s) removed", err=True)
+
+
+@cli.group()
+def db():
+    """Database schema (migrations run by themselves when a library opens)."""
+
+
+@db.command()
+@click.pass_context
+def upgrade(ctx):
+    """Apply the schema migrations to the newest version."""
+    from vsearch.store.db import current_revision, make_engine
+    from vsearch.store.db import upgrade as run_upgrade
+
+    settings = _settings(ctx.parent)
+    engine = make_engine(settings.database_url)
+    run_upgrade(engine)
+    click.echo(f"database at revision {current_revision(engine)}", err=True)
+
+
+def main() -> None:
+    cli(prog_name="vsearch")
+
+
+if __name__ == "__main__":
+    main()

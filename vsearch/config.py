@@ -1,0 +1,64 @@
+"""Settings: one object, read from VSEARCH_* environment variables and overridden by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "microsoft/xclip-base-patch32"
+
+
+def default_data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("vsearch", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything vsearch can be configured with. Each field `foo` is `VSEARCH_FOO` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="VSEARCH_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db_url: str | None = None
+    model: str = DEFAULT_MODEL
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    clip_seconds: float = Field(default=4.0, gt=0)
+    stride_seconds: float | None = Field(default=None, gt=0)
+    batch_size: int = Field(default=8, ge=1)
+    workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=0)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _default_stride(self) -> "Settings":
+        if self.stride_seconds is None:
+            self.stride_seconds = self.clip_seconds
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The configured database, or a SQLite file in the data directory."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.data_dir / 'vsearch.db'}"
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "index.faiss"
+
+    @property
+    def model_id(self) -> str:
+        """How the model is recorded in the library: a local directory by its absolute path."""
+        local = Path(self.model).expanduser()
+        if local.is_dir():
+            return str(local.resolve())
+        return self.model

@@ -1,0 +1,1 @@
+"""Index: the FAISS vector index over clip embeddings, derived from the store."""

@@ -1,0 +1,193 @@
+"""The ingest runner: wires discovery, decode workers, batched embedding and the store together."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vsearch.ingest.changes import FileState, find_changes, sweep
+from vsearch.ingest.summary import IngestSummary
+from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, VideoReset, VideoStarted
+from vsearch.media.sample import ClipPlan
+from vsearch.model.preprocess import normalize
+from vsearch.store import repo
+from vsearch.store.models import Clip, Video
+from vsearch.workers import DecodePool
+
+@dataclass
+class _Pending:
+    """A video whose clips are on their way through the model."""
+
+    state: FileState
+    started: VideoStarted | None = None
+    done: bool = False
+    plans: dict[int, ClipPlan] = field(default_factory=dict)
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.done and self.started is not None and len(self.vectors) == self.started.num_clips
+
+
+def ingest(library, paths: Iterable[Path], *, reembed: bool = False, progress=None) -> IngestSummary:
+    """Index every video under `paths`; returns what was done. Ctrl-C keeps what was written.
+
+    `progress`, if given, has start(total_files), update(summary) after each file, and close().
+    `reembed` first forgets every clip, so a library can move to another model.
+    """
+    settings = library.settings
+    paths = [Path(p).expanduser().absolute() for p in paths]
+    summary = IngestSummary()
+    began = time.perf_counter()
+    if reembed:
+        library.forget_everything()
+    library.check_model()
+    model_id = settings.model_id
+    changes = find_changes(library.sessions, paths, model_id)
+    summary.unchanged = len(changes.unchanged)
+    for path, size, mtime, reason in changes.unreadable:
+        _write_failure(library, FileState(path, size, mtime, ""), reason, summary)
+    if progress:
+        progress.start(len(changes.to_embed))
+    try:
+        if changes.to_embed:
+            _embed_files(library, changes.to_embed, summary, progress)
+        if not summary.interrupted:
+            with library.sessions.begin() as session:
+                summary.removed, clip_ids = sweep(session, paths, changes.seen)
+            if clip_ids and library.built_with[1]:
+                library.index().remove(clip_ids)
+    finally:
+        library.save_index()
+        summary.seconds = time.perf_counter() - began
+        if progress:
+            progress.close()
+    return summary
+
+
+def _embed_files(library, files: list[FileState], summary: IngestSummary, progress) -> None:
+    settings = library.settings
+    model = library.model
+    if library.built_with[0] is None:
+        library.record_model(settings.model_id, model.embed_dim)
+    index = library.index(model.embed_dim)
+    job = ClipJob(model.spec, model.num_frames, settings.clip_seconds, settings.stride_seconds)
+    pending = {task: _Pending(state) for task, state in enumerate(files)}
+    buffer: list[tuple[int, ClipPlan, np.ndarray]] = []
+    timings = summary.timings
+
+    def embed(count: int) -> None:
+        batch, buffer[:] = buffer[:count], buffer[count:]
+        started = time.perf_counter()
+        pixels = normalize(np.stack([frames for _, _, frames in batch]), model.spec)
+        timings["preprocess"] += time.perf_counter() - started
+        started = time.perf_counter()
+        vectors = model.embed_clips(pixels).vectors
+        timings["embed"] += time.perf_counter() - started
+        for (task, plan, _), vector in zip(batch, vectors):
+            if task in pending:
+                pending[task].vectors[plan.ordinal] = vector
+        for task in {task for task, _, _ in batch}:
+            finish(task)
+
+    def finish(task: int) -> None:
+        item = pending.get(task)
+        if item is None or not item.complete:
+            return
+        del pending[task]
+        started = time.perf_counter()
+        _write_video(library, index, item)
+        timings["write"] += time.perf_counter() - started
+        summary.indexed.append(str(item.state.path))
+        summary.clips += len(item.vectors)
+        if progress:
+            progress.update(summary)
+
+    pool = DecodePool(job, settings.workers)
+    messages = pool.run([(task, item.state.path) for task, item in pending.items()])
+    try:
+        for message in messages:
+            if isinstance(message, ClipChunk):
+                timings["decode"] += message.decode_s
+                timings["preprocess"] += message.preprocess_s
+                buffer.extend((message.task, plan, frames) for plan, frames in zip(message.plans, message.frames))
+                pending[message.task].plans.update((p.ordinal, p) for p in message.plans)
+                while len(buffer) >= settings.batch_size:
+                    embed(settings.batch_size)
+            elif isinstance(message, VideoStarted):
+                pending[message.task].started = message
+            elif isinstance(message, VideoDone):
+                pending[message.task].done = True
+                finish(message.task)
+            elif isinstance(message, VideoReset):
+                pending[message.task].plans.clear()
+                pending[message.task].vectors.clear()
+                buffer[:] = [b for b in buffer if b[0] != message.task]
+            elif isinstance(message, VideoFailed):
+                state = pending.pop(message.task).state
+                buffer[:] = [b for b in buffer if b[0] != message.task]
+                _write_failure(library, state, message.reason, summary, index)
+                if progress:
+                    progress.update(summary)
+        while buffer:
+            embed(settings.batch_size)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        messages.close()
+
+
+def _apply_file(video: Video, state: FileState, model_id: str) -> None:
+    video.size, video.mtime_ns, video.content_hash, video.model = state.size, state.mtime_ns, state.content_hash, model_id
+
+
+def _write_video(library, index, item: _Pending) -> None:
+    """One transaction per video: its old clips out, its new clips in; then the index follows."""
+    started, state = item.started, item.state
+    info = started.info
+    model_id = library.settings.model_id
+    ordinals = sorted(item.vectors)
+    with library.sessions.begin() as session:
+        video = repo.video_by_path(session, str(state.path)) or Video(path=str(state.path))
+        old_ids = repo.delete_clips_of(session, video.id) if video.id else []
+        _apply_file(video, state, model_id)
+        video.status, video.error = "indexed", None
+        video.duration, video.width, video.height, video.fps = started.duration, info.width, info.height, info.fps
+        video.codec, video.container, video.rotation = info.codec, info.container, info.rotation
+        video.decoder, video.num_clips = started.decoder, len(ordinals)
+        session.add(video)
+        session.flush()
+        clips = [
+            Clip(
+                video_id=video.id,
+                ordinal=o,
+                start_time=item.plans[o].start,
+                end_time=item.plans[o].end,
+                frame_indices=list(item.plans[o].frame_indices),
+                frame_times=list(item.plans[o].frame_times),
+                model=model_id,
+                embedding=np.asarray(item.vectors[o], dtype=np.float32).tobytes(),
+            )
+            for o in ordinals
+        ]
+        session.add_all(clips)
+        session.flush()
+        new_ids = np.array([c.id for c in clips], dtype=np.int64)
+    index.remove(old_ids)
+    index.add(new_ids, np.stack([item.vectors[o] for o in ordinals]))
+
+
+def _write_failure(library, state: FileState, reason: str, summary: IngestSummary, index=None) -> None:
+    with library.sessions.begin() as session:
+        video = repo.video_by_path(session, str(state.path)) or Video(path=str(state.path))
+        old_ids = repo.delete_clips_of(session, video.id) if video.id else []
+        _apply_file(video, state, None)
+        video.status, video.error, video.num_clips, video.rotation = "failed", reason, 0, video.rotation or 0
+        session.add(video)
+    if old_ids:
+        (index or library.index()).remove(old_ids)
+    summary.failed.append((str(state.path), reason))

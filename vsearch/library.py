@@ -1,0 +1,103 @@
+"""The library: one object holding a data dir's store, its FAISS index and (lazily) the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vsearch.config import Settings
+from vsearch.errors import ModelMismatchError
+from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar, rebuild_index
+from vsearch.store import repo
+from vsearch.store.db import open_store
+
+
+class Library:
+    """Opened from settings; the CLI and the API call the core through it."""
+
+    def __init__(self, settings: Settings, model=None):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.sessions = open_store(settings.database_url)
+        self._model = model
+        self._index: ClipIndex | None = None
+
+    # -- model -----------------------------------------------------------------------------
+    @property
+    def built_with(self) -> tuple[str | None, int | None]:
+        """(model id, embedding size) recorded by the first ingest, or (None, None) for a new library."""
+        with self.sessions() as session:
+            model = repo.get_meta(session, repo.MODEL_KEY)
+            dim = repo.get_meta(session, repo.DIM_KEY)
+        return model, int(dim) if dim else None
+
+    def check_model(self) -> None:
+        """Refuse to mix models: a library is searched with the model that embedded it."""
+        recorded, _ = self.built_with
+        wanted = self.settings.model_id
+        if recorded is not None and recorded != wanted:
+            raise ModelMismatchError(
+                f"This library (data dir {self.settings.data_dir}) was built with the model '{recorded}', "
+                f"not '{wanted}'.\nSearch it with --model '{recorded}' (or VSEARCH_MODEL), or re-embed it "
+                f"with the new model: vsearch --model '{wanted}' ingest --reembed PATH...; "
+                "a separate --data-dir keeps both."
+            )
+
+    @property
+    def model(self):
+        if self._model is None:
+            from vsearch.model.xclip import XClip
+
+            self._model = XClip.load(
+                self.settings.model, self.settings.model_id, self.settings.device, self.settings.precision
+            )
+        return self._model
+
+    def record_model(self, model_id: str, dim: int) -> None:
+        with self.sessions.begin() as session:
+            repo.set_meta(session, repo.MODEL_KEY, model_id)
+            repo.set_meta(session, repo.DIM_KEY, str(dim))
+
+    # -- index -----------------------------------------------------------------------------
+    @property
+    def index_path(self) -> Path:
+        return self.settings.index_path
+
+    def index(self, dim: int | None = None) -> ClipIndex:
+        """The FAISS index, loaded once; rebuilt from the store if its file is missing or stale."""
+        if self._index is None:
+            model, recorded_dim = self.built_with
+            dim = dim or recorded_dim
+            if dim is None:
+                raise ValueError("the library has no embeddings yet")
+            self._index = load_index(self.index_path, self.sessions, model or "", dim)
+        return self._index
+
+    def save_index(self) -> None:
+        if self._index is not None:
+            model, _ = self.built_with
+            with self.sessions() as session:
+                current = repo.fingerprint(session)
+            self._index.save(self.index_path, model or "", current)
+
+    def reindex(self) -> ClipIndex:
+        model, dim = self.built_with
+        if dim is None:
+            raise ValueError("the library has no embeddings yet")
+        self._index = rebuild_index(self.index_path, self.sessions, model or "", dim)
+        return self._index
+
+    def forget_everything(self) -> None:
+        """Drop every video, clip and the recorded model (before re-embedding with another model)."""
+        with self.sessions.begin() as session:
+            for video in repo.all_videos(session):
+                repo.delete_video(session, video)
+            repo.delete_meta(session, repo.MODEL_KEY)
+            repo.delete_meta(session, repo.DIM_KEY)
+        self.index_path.unlink(missing_ok=True)
+        self._index = None
+
+    def index_info(self) -> dict | None:
+        return read_sidecar(self.index_path)
+
+    def close(self) -> None:
+        self.sessions.kw["bind"].dispose()

@@ -1,0 +1,1 @@
+"""Media stages: discover files, decode frames, plan clips and sample their frames."""

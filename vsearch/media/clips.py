@@ -1,0 +1,152 @@
+"""Per-video producer: probe, decode once, plan clips, sample and crop their frames.
+
+`produce_clips` turns one file into a stream of messages (started, clip chunks, done or
+failed). It runs in decode worker processes; frames are resized and cropped there (uint8,
+the costly half of preprocessing) so only small arrays travel to the model's process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vsearch.errors import DecodeError
+from vsearch.media.decode import VideoProbe, probe, sources_for
+from vsearch.media.sample import ClipPlan, plan_clips, video_duration
+from vsearch.model.preprocess import PreprocessSpec, resize_and_crop
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    """How to cut every video of a run."""
+
+    spec: PreprocessSpec
+    num_frames: int
+    clip_seconds: float
+    stride_seconds: float
+    chunk_clips: int = 4
+
+
+@dataclass
+class VideoStarted:
+    task: int
+    info: VideoProbe
+    decoder: str
+    duration: float
+    num_clips: int
+
+
+@dataclass
+class ClipChunk:
+    task: int
+    plans: list[ClipPlan]
+    frames: np.ndarray  # (n, T, h, w, 3) uint8, resized and cropped
+    decode_s: float
+    preprocess_s: float
+
+
+@dataclass
+class VideoReset:
+    """The decoder failed midway and another starts over: drop this video's clips so far."""
+
+    task: int
+
+
+@dataclass
+class VideoDone:
+    task: int
+
+
+@dataclass
+class VideoFailed:
+    task: int
+    reason: str
+
+
+@dataclass
+class _Assembler:
+    """Collects cropped frames until every frame of a clip has arrived, then hands the clip out."""
+
+    plans: list[ClipPlan]
+    needed_by: dict[int, int] = field(default_factory=dict)
+    crops: dict[int, np.ndarray] = field(default_factory=dict)
+    next_plan: int = 0
+
+    def __post_init__(self):
+        for plan in self.plans:
+            for index in set(plan.frame_indices):
+                self.needed_by[index] = self.needed_by.get(index, 0) + 1
+
+    def add(self, index: int, crop: np.ndarray) -> list[tuple[ClipPlan, np.ndarray]]:
+        self.crops[index] = crop
+        ready = []
+        while self.next_plan < len(self.plans):
+            plan = self.plans[self.next_plan]
+            if not all(i in self.crops for i in plan.frame_indices):
+                break
+            ready.append((plan, np.stack([self.crops[i] for i in plan.frame_indices])))
+            for index in set(plan.frame_indices):
+                self.needed_by[index] -= 1
+                if self.needed_by[index] == 0:
+                    del self.crops[index]
+            self.next_plan += 1
+        return ready
+
+
+def produce_clips(task: int, path: Path, job: ClipJob) -> Iterator[object]:
+    """Messages for one video: VideoStarted, ClipChunk..., VideoDone — or VideoFailed with the reason."""
+    try:
+        info = probe(path)
+    except DecodeError as exc:
+        yield VideoFailed(task, str(exc))
+        return
+    reasons = []
+    for source in sources_for(info):
+        sent = False
+        try:
+            times = source.frame_times()
+            plans = plan_clips(times, job.clip_seconds, job.stride_seconds, job.num_frames)
+            yield VideoStarted(task, info, source.name, video_duration(times), len(plans))
+            sent = True
+            yield from _chunks(task, source, plans, job)
+            yield VideoDone(task)
+            return
+        except DecodeError as exc:
+            reasons.append(f"{source.name}: {exc}")
+            if sent:
+                yield VideoReset(task)
+        finally:
+            source.close()
+    yield VideoFailed(task, "; ".join(reasons) or "cannot decode")
+
+
+def _chunks(task: int, source, plans: list[ClipPlan], job: ClipJob) -> Iterator[ClipChunk]:
+    assembler = _Assembler(plans)
+    wanted = sorted(assembler.needed_by)
+    ready: list[tuple[ClipPlan, np.ndarray]] = []
+    decode_s = preprocess_s = 0.0
+    frames = source.read_frames(wanted)
+    while True:
+        started = time.perf_counter()
+        item = next(frames, None)
+        decode_s += time.perf_counter() - started
+        if item is None:
+            break
+        started = time.perf_counter()
+        ready += assembler.add(item[0], resize_and_crop(item[1], job.spec))
+        preprocess_s += time.perf_counter() - started
+        if len(ready) >= job.chunk_clips:
+            yield _chunk(task, ready, decode_s, preprocess_s)
+            ready, decode_s, preprocess_s = [], 0.0, 0.0
+    if assembler.next_plan < len(plans):
+        raise DecodeError(f"only {assembler.next_plan} of {len(plans)} clips could be decoded")
+    if ready:
+        yield _chunk(task, ready, decode_s, preprocess_s)
+
+
+def _chunk(task: int, ready, decode_s: float, preprocess_s: float) -> ClipChunk:
+    return ClipChunk(task, [p for p, _ in ready], np.stack([f for _, f in ready]), decode_s, preprocess_s)

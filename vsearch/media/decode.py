@@ -1,0 +1,297 @@
+"""Decode: open a video and read RGB frames, upright, by index in presentation order.
+
+`probe` checks a file with PyAV (header plus its first frame) and says why it is not a
+usable video. `open_source` returns a `VideoSource`: decord where it can open the file,
+PyAV otherwise. Both report real presentation timestamps, so variable frame rate is handled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vsearch.errors import DecodeError
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    path: Path
+    container: str
+    codec: str
+    stream_index: int  # among the container's video streams
+    video_streams: int
+    width: int  # as displayed, after rotation
+    height: int
+    rotation: int  # degrees counter-clockwise to turn decoded frames upright
+    fps: float | None
+    duration: float | None  # as the container states it (may be missing or wrong)
+
+
+class VideoSource(Protocol):
+    """What a decoder offers to the ingest pipeline."""
+
+    name: str
+
+    def frame_times(self) -> np.ndarray:
+        """Presentation time in seconds of every decodable frame, from the first frame, in order."""
+        ...
+
+    def read_frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, HxWx3 uint8 RGB upright frame) for the sorted unique `indices`."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def upright(frame: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a decoded frame as a player shows it: `rotation` degrees counter-clockwise."""
+    turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(frame, k=turns)) if turns else frame
+
+
+def _pick_video_stream(container) -> tuple[int, object]:
+    """The main video stream: not cover art; the default one, else the largest picture."""
+    candidates = [s for s in container.streams.video if not _is_attached_picture(s)]
+    if not candidates:
+        raise DecodeError("no video stream")
+
+    def rank(stream):
+        default = bool(int(stream.disposition) & 0x1) if stream.disposition is not None else False
+        ctx = stream.codec_context
+        area = (ctx.width or 0) * (ctx.height or 0) if ctx is not None else 0
+        return (default, area, stream.frames or 0)
+
+    best = max(candidates, key=rank)
+    return list(container.streams.video).index(best), best
+
+
+def _is_attached_picture(stream) -> bool:
+    try:
+        return bool(int(stream.disposition) & 0x400)  # AV_DISPOSITION_ATTACHED_PIC
+    except (TypeError, ValueError):
+        return False
+
+
+def _iter_decoded(container, stream) -> Iterator:
+    """Every frame PyAV can decode, going on past damaged packets; stops at an unreadable container tail."""
+    import av
+
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError:
+            return  # demuxer cannot go on (truncated file): keep what was decoded
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            continue  # one damaged packet: skip it, as a player does
+        yield from frames
+
+
+def probe(path: Path) -> VideoProbe:
+    """Open `path` with PyAV and decode one frame; raise DecodeError saying why it is not a video."""
+    import av
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise DecodeError(f"not a readable video ({_reason(exc)})") from exc
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from exc
+    try:
+        index, stream = _pick_video_stream(container)
+        codec = stream.codec_context.name if stream.codec_context is not None else "unknown"
+        if stream.codec_context is None:
+            raise DecodeError(f"unsupported video codec ({codec})")
+        stream.thread_type = "AUTO"
+        first = next(_iter_decoded(container, stream), None)
+        if first is None:
+            raise DecodeError(f"no decodable video frame (codec {codec}; damaged, truncated or unsupported)")
+        rotation = int(round(getattr(first, "rotation", 0) or 0))
+        width, height = first.width, first.height
+        if round(rotation / 90) % 2:
+            width, height = height, width
+        rate = stream.average_rate or stream.guessed_rate
+        duration = None
+        if stream.duration and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        return VideoProbe(
+            path=path,
+            container=container.format.name,
+            codec=codec,
+            stream_index=index,
+            video_streams=len(container.streams.video),
+            width=width,
+            height=height,
+            rotation=rotation,
+            fps=float(rate) if rate else None,
+            duration=duration if duration and duration > 0 else None,
+        )
+    finally:
+        container.close()
+
+
+def plausible_times(times: np.ndarray, info: VideoProbe) -> bool:
+    """Whether decoded timestamps can be trusted: finite, in order, spanning about what the file states.
+
+    Some demuxers give no usable timestamps (AVI in decord: all zero or garbage; MPEG-PS: wrapped).
+    """
+    if times.size == 0 or not np.all(np.isfinite(times)):
+        return False
+    if times.size == 1:
+        return True
+    steps = np.diff(times)
+    if np.mean(steps >= 0) < 0.99:
+        return False
+    span = float(times[-1] - times[0])
+    if span <= 0:
+        return False
+    expected = info.duration or (times.size / info.fps if info.fps else None)
+    if expected is None:
+        return True
+    return span <= 2 * expected + 10 and span >= 0.5 * expected - 1
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '")[0] if text else type(exc).__name__
+
+
+class PyAVSource:
+    """Decoding with PyAV (FFmpeg). Reads any file FFmpeg reads; timestamps come from a decoding pass."""
+
+    name = "pyav"
+
+    def __init__(self, info: VideoProbe):
+        self.info = info
+        self._times: np.ndarray | None = None
+
+    def _open(self):
+        import av
+
+        container = av.open(str(self.info.path), metadata_errors="ignore")
+        stream = container.streams.video[self.info.stream_index]
+        stream.thread_type = "AUTO"
+        return container, stream
+
+    def frame_times(self) -> np.ndarray:
+        if self._times is None:
+            container, stream = self._open()
+            try:
+                times = []
+                step = 1.0 / self.info.fps if self.info.fps else 0.04
+                for frame in _iter_decoded(container, stream):
+                    t = frame.time
+                    if t is None:  # raw streams may carry no timestamps: assume a constant rate
+                        t = times[-1] + step if times else 0.0
+                    times.append(float(t))
+            finally:
+                container.close()
+            if not times:
+                raise DecodeError("no decodable video frame")
+            array = np.asarray(times, dtype=np.float64)
+            if not plausible_times(array, self.info):  # no usable timestamps: assume a constant rate
+                array = np.arange(array.size) * (1.0 / self.info.fps if self.info.fps else 0.04)
+            self._times = array - array[0]
+        return self._times
+
+    def read_frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        wanted = sorted(set(int(i) for i in indices))
+        if not wanted:
+            return
+        container, stream = self._open()
+        try:
+            position = 0
+            for index, frame in enumerate(_iter_decoded(container, stream)):
+                if index == wanted[position]:
+                    yield index, upright(frame.to_ndarray(format="rgb24"), self.info.rotation)
+                    position += 1
+                    if position == len(wanted):
+                        return
+        finally:
+            container.close()
+        raise DecodeError(f"frame {wanted[position]} could not be decoded")
+
+    def close(self) -> None:
+        pass
+
+
+class DecordSource:
+    """Decoding with decord: frame-accurate random access from the container's index."""
+
+    name = "decord"
+    batch_frames = 16  # frames per get_batch call: bounds memory on long, high-resolution videos
+
+    def __init__(self, info: VideoProbe):
+        import decord
+
+        self.info = info
+        try:
+            self._reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0))
+        except Exception as exc:  # decord raises its own DECORDError and RuntimeError
+            raise DecodeError(f"decord cannot open: {exc}") from exc
+        if len(self._reader) == 0:
+            raise DecodeError("decord found no frames")
+
+    def frame_times(self) -> np.ndarray:
+        try:
+            stamps = self._reader.get_frame_timestamp(np.arange(len(self._reader)))
+        except Exception as exc:
+            raise DecodeError(f"decord cannot read timestamps: {exc}") from exc
+        times = np.asarray(stamps, dtype=np.float64)[:, 0]
+        if not plausible_times(times, self.info):
+            raise DecodeError("decord gave implausible timestamps")
+        return times - times[0]
+
+    def read_frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        wanted = sorted(set(int(i) for i in indices))
+        if not wanted:
+            return
+        for start in range(0, len(wanted), self.batch_frames):
+            part = wanted[start : start + self.batch_frames]
+            try:
+                batch = self._reader.get_batch(part).asnumpy()
+            except Exception as exc:
+                raise DecodeError(f"decord cannot decode frames: {exc}") from exc
+            for index, frame in zip(part, batch):
+                yield index, upright(frame, self.info.rotation)
+
+    def close(self) -> None:
+        self._reader = None
+
+
+def decord_available() -> bool:
+    try:
+        import decord  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def sources_for(info: VideoProbe) -> Iterator[VideoSource]:
+    """Decoders to try for a probed video, best first: decord, then PyAV.
+
+    decord is skipped where it would pick another stream than the main one.
+    """
+    if info.video_streams == 1 and decord_available():
+        try:
+            yield DecordSource(info)
+        except DecodeError:
+            pass
+    yield PyAVSource(info)

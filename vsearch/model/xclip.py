@@ -1,0 +1,133 @@
+"""Embed: the X-CLIP model from transformers, loaded by hub id or local directory.
+
+One vision forward pass per batch gives both the clip embedding (exactly what
+`get_video_features` returns) and the clip's frame-averaged projected patch features, which
+`XCLIPModel.forward` feeds to its prompt generator; keeping them lets search score a clip
+exactly as the model does without decoding the video again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vsearch.errors import ModelLoadError
+from vsearch.model.preprocess import PreprocessSpec
+
+log = logging.getLogger(__name__)
+
+OFFLINE_HINT = (
+    "To use vsearch offline, download the checkpoint on a connected machine "
+    "(`hf download {model} --local-dir xclip`), copy the folder here and pass "
+    "--model /path/to/xclip (or set VSEARCH_MODEL=/path/to/xclip)."
+)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with AMX or AVX512-BF16, where bf16 matmuls beat fp32 severalfold."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+
+
+def resolve_device(setting: str) -> str:
+    import torch
+
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("VSEARCH_DEVICE=cuda, but torch sees no CUDA device; use --device cpu.")
+    return setting
+
+
+def resolve_precision(setting: str, device: str) -> str:
+    if setting != "auto":
+        return setting
+    if device == "cuda":
+        return "fp16"
+    return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+@dataclass(frozen=True)
+class ClipEmbeddings:
+    vectors: np.ndarray  # (B, D) float32, L2-normalised
+    prompt_features: np.ndarray  # (B, P, D) float32: patch tokens for the prompt generator
+
+
+class XClip:
+    """An X-CLIP checkpoint ready for inference: clip and text embeddings."""
+
+    def __init__(self, model, processor, model_id: str, device: str = "cpu", precision: str = "fp32"):
+        self.model = model.eval().to(device)
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.model_id = model_id
+        self.device = device
+        self.precision = precision
+        self.spec = PreprocessSpec.from_image_processor(processor.image_processor)
+        self.num_frames = int(model.config.vision_config.num_frames)
+        self.embed_dim = int(model.config.projection_dim)
+        self.max_text_tokens = int(model.config.text_config.max_position_embeddings)
+
+    @classmethod
+    def load(cls, model: str, model_id: str | None = None, device: str = "auto", precision: str = "auto") -> "XClip":
+        """Load by hub id or local directory; a failure is one clear ModelLoadError."""
+        try:
+            from transformers import XCLIPModel, XCLIPProcessor
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()  # no weight-loading chatter on the user's terminal
+            hf_logging.disable_progress_bar()
+            processor = XCLIPProcessor.from_pretrained(model)
+            network = XCLIPModel.from_pretrained(model)
+        except Exception as exc:  # noqa: BLE001 - hub, file and config errors all mean "cannot load"
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(
+                f"Cannot load the X-CLIP model '{model}': {reason[:300]}\n" + OFFLINE_HINT.format(model=model)
+            ) from exc
+        resolved = resolve_device(device)
+        return cls(network, processor, model_id or model, resolved, resolve_precision(precision, resolved))
+
+    def _autocast(self):
+        import torch
+
+        if self.precision == "bf16":
+            return torch.autocast(self.device, dtype=torch.bfloat16)
+        if self.precision == "fp16":
+            return torch.autocast(self.device, dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def embed_clips(self, pixel_values: np.ndarray) -> ClipEmbeddings:
+        """(B, T, 3, H, W) pixel values to clip embeddings and prompt features, in one vision pass."""
+        import torch
+
+        model = self.model
+        with torch.inference_mode(), self._autocast():
+            values = torch.from_numpy(pixel_values).to(self.device)
+            batch, frames = values.shape[:2]
+            vision = model.vision_model(pixel_values=values.flatten(0, 1))
+            frame_embeds = model.visual_projection(vision[1]).view(batch, frames, -1)
+            video = model.mit(frame_embeds)[1].float()
+            patches = model.prompts_visual_layernorm(vision[0][:, 1:, :]) @ model.prompts_visual_projection
+            patches = patches.view(batch, frames, -1, video.shape[-1]).mean(dim=1).float()
+        video = video / video.norm(p=2, dim=-1, keepdim=True)
+        return ClipEmbeddings(video.cpu().numpy(), patches.cpu().numpy())
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        """Texts to (N, D) L2-normalised embeddings, as `get_text_features` computes them."""
+        import torch
+
+        tokens = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_text_tokens, return_tensors="pt"
+        ).to(self.device)
+        with torch.inference_mode():
+            text = self.model.text_model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
+            embeds = self.model.text_projection(text[1]).float()
+        embeds = embeds / embeds.norm(p=2, dim=-1, keepdim=True)
+        return embeds.cpu().numpy()

@@ -1,0 +1,69 @@
+"""Library reports: status, export, prune."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy.engine import make_url
+
+from vsearch.ingest.changes import prune
+from vsearch.store import repo
+
+
+def library_status(library) -> dict:
+    model, dim = library.built_with
+    with library.sessions() as session:
+        counts = repo.counts(session)
+        failed = [{"path": v.path, "reason": v.error} for v in repo.failed_videos(session)]
+        current = repo.fingerprint(session)
+    sidecar = library.index_info() or {}
+    path = library.index_path
+    if not path.exists():
+        state = "missing; rebuilt on the next query"
+    elif sidecar.get("fingerprint") != current.as_list():
+        state = "stale; rebuilt on the next query"
+    else:
+        state = "up to date"
+    return {
+        "data_dir": str(library.settings.data_dir),
+        "database": make_url(library.settings.database_url).render_as_string(hide_password=True),
+        "model": model,
+        "embedding_dim": dim,
+        "videos": {"indexed": counts.indexed, "failed": counts.failed},
+        "clips": counts.clips,
+        "index": {
+            "path": str(path),
+            "kind": sidecar.get("kind", "flat"),
+            "size": sidecar.get("size", 0),
+            "bytes": path.stat().st_size if path.exists() else 0,
+            "state": state,
+        },
+        "failed": failed,
+    }
+
+
+def iter_export(library, embeddings: bool = True) -> Iterator[dict]:
+    with library.sessions() as session:
+        for clip, video in repo.iter_clips(session):
+            record = {
+                "clip_id": clip.id,
+                "video_id": video.id,
+                "path": video.path,
+                "start": clip.start_time,
+                "end": clip.end_time,
+                "frame_indices": clip.frame_indices,
+                "frame_times": clip.frame_times,
+                "model": clip.model,
+            }
+            if embeddings:
+                record["embedding"] = [float(x) for x in clip.vector()]
+            yield record
+
+
+def prune_missing(library) -> list[str]:
+    with library.sessions.begin() as session:
+        removed, clip_ids = prune(session)
+    if clip_ids:
+        library.index().remove(clip_ids)
+        library.save_index()
+    return removed

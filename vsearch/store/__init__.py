@@ -1,0 +1,1 @@
+"""Store: the database (source of truth) of videos, clips and their embeddings."""

@@ -1,0 +1,135 @@
+"""Typed queries over the store. Functions take a Session; callers own the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from vsearch.store.models import Clip, LibraryMeta, Video
+
+MODEL_KEY = "model"
+DIM_KEY = "embedding_dim"
+
+
+def get_meta(session: Session, key: str) -> str | None:
+    row = session.get(LibraryMeta, key)
+    return row.value if row else None
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    row = session.get(LibraryMeta, key)
+    if row is None:
+        session.add(LibraryMeta(key=key, value=value))
+    else:
+        row.value = value
+
+
+def delete_meta(session: Session, key: str) -> None:
+    session.execute(delete(LibraryMeta).where(LibraryMeta.key == key))
+
+
+def video_by_path(session: Session, path: str) -> Video | None:
+    return session.scalar(select(Video).where(Video.path == path))
+
+
+def indexed_videos_with_hash(session: Session, content_hash: str) -> list[Video]:
+    return list(
+        session.scalars(select(Video).where(Video.content_hash == content_hash, Video.status == "indexed"))
+    )
+
+
+def videos_under(session: Session, folder: str) -> list[Video]:
+    prefix = folder.rstrip("/") + "/"
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(session.scalars(select(Video).where(Video.path.like(escaped + "%", escape="\\"))))
+
+
+def all_videos(session: Session) -> list[Video]:
+    return list(session.scalars(select(Video).order_by(Video.path)))
+
+
+def clip_ids_of(session: Session, video_id: int) -> list[int]:
+    return list(session.scalars(select(Clip.id).where(Clip.video_id == video_id)))
+
+
+def delete_clips_of(session: Session, video_id: int) -> list[int]:
+    """Delete a video's clips; returns their ids (to take out of the index)."""
+    ids = clip_ids_of(session, video_id)
+    if ids:
+        session.execute(delete(Clip).where(Clip.video_id == video_id))
+    return ids
+
+
+def delete_video(session: Session, video: Video) -> list[int]:
+    ids = delete_clips_of(session, video.id)
+    session.execute(delete(Video).where(Video.id == video.id))
+    return ids
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the FAISS index must match: the set of clip ids, summarised cheaply."""
+
+    count: int
+    max_id: int
+    id_sum: int
+
+    def as_list(self) -> list[int]:
+        return [self.count, self.max_id, self.id_sum]
+
+
+def fingerprint(session: Session) -> Fingerprint:
+    count, max_id, id_sum = session.execute(
+        select(func.count(Clip.id), func.coalesce(func.max(Clip.id), 0), func.coalesce(func.sum(Clip.id), 0))
+    ).one()
+    return Fingerprint(int(count), int(max_id), int(id_sum))
+
+
+def iter_embeddings(session: Session, chunk: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, vectors) of every clip, in id order, `chunk` at a time."""
+    last = 0
+    while True:
+        rows = session.execute(
+            select(Clip.id, Clip.embedding).where(Clip.id > last).order_by(Clip.id).limit(chunk)
+        ).all()
+        if not rows:
+            return
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        yield ids, vectors
+        last = int(ids[-1])
+
+
+def clips_with_videos(session: Session, ids: Sequence[int]) -> dict[int, tuple[Clip, Video]]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Clip, Video).join(Video).where(Clip.id.in_([int(i) for i in ids]))).all()
+    return {clip.id: (clip, video) for clip, video in rows}
+
+
+def iter_clips(session: Session, chunk: int = 1000) -> Iterator[tuple[Clip, Video]]:
+    """Every clip with its video, ordered by video path then clip ordinal, streamed."""
+    for video in session.scalars(select(Video).where(Video.status == "indexed").order_by(Video.path)).all():
+        for clip in session.scalars(select(Clip).where(Clip.video_id == video.id).order_by(Clip.ordinal)):
+            yield clip, video
+
+
+@dataclass(frozen=True)
+class LibraryCounts:
+    indexed: int
+    failed: int
+    clips: int
+
+
+def counts(session: Session) -> LibraryCounts:
+    by_status = dict(session.execute(select(Video.status, func.count()).group_by(Video.status)).all())
+    clips = session.scalar(select(func.count(Clip.id))) or 0
+    return LibraryCounts(int(by_status.get("indexed", 0)), int(by_status.get("failed", 0)), int(clips))
+
+
+def failed_videos(session: Session) -> list[Video]:
+    return list(session.scalars(select(Video).where(Video.status == "failed").order_by(Video.path)))
