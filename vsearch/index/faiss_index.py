@@ -32,6 +32,12 @@ class ClipIndex:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
+    def ids(self) -> np.ndarray:
+        """The clip ids in the index."""
+        import faiss
+
+        return faiss.vector_to_array(self.index.id_map)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, np.int64))

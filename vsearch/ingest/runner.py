@@ -51,6 +51,8 @@ def ingest(library, paths: Iterable[Path], *, reembed: bool = False, progress=No
     summary.unchanged = len(changes.unchanged)
     for path, size, mtime, reason in changes.unreadable:
         _write_failure(library, FileState(path, size, mtime, ""), reason, summary)
+    if changes.to_embed:
+        library.model  # load before the progress bar starts: a load error is then one clean line
     if progress:
         progress.start(len(changes.to_embed))
     try:

@@ -109,8 +109,8 @@ def produce_clips(task: int, path: Path, job: ClipJob) -> Iterator[object]:
         sent = False
         try:
             times = source.frame_times()
-            plans = plan_clips(times, job.clip_seconds, job.stride_seconds, job.num_frames)
-            yield VideoStarted(task, info, source.name, video_duration(times), len(plans))
+            plans = plan_clips(times, job.clip_seconds, job.stride_seconds, job.num_frames, info.duration)
+            yield VideoStarted(task, info, source.name, video_duration(times, info.duration), len(plans))
             sent = True
             yield from _chunks(task, source, plans, job)
             yield VideoDone(task)

@@ -254,7 +254,8 @@ class DecordSource:
             stamps = self._reader.get_frame_timestamp(np.arange(len(self._reader)))
         except Exception as exc:
             raise DecodeError(f"decord cannot read timestamps: {exc}") from exc
-        times = np.asarray(stamps, dtype=np.float64)[:, 0]
+        # decord keeps float32 seconds: round away its noise (10 µs is far below any frame interval)
+        times = np.round(np.asarray(stamps, dtype=np.float64)[:, 0], 5)
         if not plausible_times(times, self.info):
             raise DecodeError("decord gave implausible timestamps")
         return times - times[0]
@@ -287,9 +288,10 @@ def decord_available() -> bool:
 def sources_for(info: VideoProbe) -> Iterator[VideoSource]:
     """Decoders to try for a probed video, best first: decord, then PyAV.
 
-    decord is skipped where it would pick another stream than the main one.
+    decord is skipped where it would pick another stream than the main one, and for rotated
+    video (decord 0.6 reports rotated sizes but then fails to copy the frames).
     """
-    if info.video_streams == 1 and decord_available():
+    if info.video_streams == 1 and info.rotation % 360 == 0 and decord_available():
         try:
             yield DecordSource(info)
         except DecodeError:

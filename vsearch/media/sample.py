@@ -59,24 +59,36 @@ def sample_frame_indices(frame_times: np.ndarray, start: float, end: float, num_
     return np.clip(indices, 0, times.size - 1)
 
 
-def video_duration(frame_times: np.ndarray) -> float:
-    """Duration from the first frame's start to the last frame's end (last time + usual frame gap)."""
+def video_duration(frame_times: np.ndarray, stated: float | None = None) -> float:
+    """From the first frame's start to the last frame's end.
+
+    The last frame lasts as long as the gap before it, but not past the duration the file
+    states (when that is after the last frame's start): frames can be irregular at the end.
+    """
     times = np.asarray(frame_times, dtype=np.float64)
     if times.size == 0:
         return 0.0
     gaps = np.diff(times)
     gaps = gaps[gaps > 0]
-    frame_gap = float(np.median(gaps)) if gaps.size else 0.04
-    return float(times[-1] - times[0] + frame_gap)
+    last_start = float(times[-1] - times[0])
+    end = last_start + (float(gaps[-1]) if gaps.size else 0.04)
+    if stated is not None and last_start < stated < end:
+        end = stated
+    return end
 
 
 def plan_clips(
-    frame_times: np.ndarray, clip_seconds: float, stride_seconds: float, num_frames: int
+    frame_times: np.ndarray,
+    clip_seconds: float,
+    stride_seconds: float,
+    num_frames: int,
+    stated_duration: float | None = None,
 ) -> list[ClipPlan]:
     """Every clip of a video whose frames are at `frame_times` (seconds from its first frame)."""
     times = np.asarray(frame_times, dtype=np.float64)
+    duration = video_duration(times, stated_duration)
     plans = []
-    for ordinal, (start, end) in enumerate(plan_windows(video_duration(times), clip_seconds, stride_seconds)):
+    for ordinal, (start, end) in enumerate(plan_windows(duration, clip_seconds, stride_seconds)):
         indices = sample_frame_indices(times, start, end, num_frames)
         plans.append(
             ClipPlan(

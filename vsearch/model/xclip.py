@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -19,13 +22,6 @@ from vsearch.errors import ModelLoadError
 from vsearch.model.preprocess import PreprocessSpec
 
 log = logging.getLogger(__name__)
-
-OFFLINE_HINT = (
-    "To use vsearch offline, download the checkpoint on a connected machine "
-    "(`hf download {model} --local-dir xclip`), copy the folder here and pass "
-    "--model /path/to/xclip (or set VSEARCH_MODEL=/path/to/xclip)."
-)
-
 
 def cpu_has_fast_bf16() -> bool:
     """True on CPUs with AMX or AVX512-BF16, where bf16 matmuls beat fp32 severalfold."""
@@ -54,6 +50,52 @@ def resolve_precision(setting: str, device: str) -> str:
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 
+def _from_pretrained(model: str, local_files_only: bool):
+    from transformers import XCLIPModel, XCLIPProcessor
+
+    processor = XCLIPProcessor.from_pretrained(model, local_files_only=local_files_only)
+    return processor, XCLIPModel.from_pretrained(model, local_files_only=local_files_only)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick look before a download: offline, the hub client would retry for minutes."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _load_error(model: str, exc: Exception, hub_reached: bool = False) -> ModelLoadError:
+    """One line that says what failed and what to do next."""
+    text = str(exc).strip()
+    reason = (text.splitlines()[0] if text else type(exc).__name__)[:150]
+    if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
+        return ModelLoadError(
+            f"Cannot load the X-CLIP model: there is no folder {model}. Point --model (or VSEARCH_MODEL) at a "
+            "folder holding an X-CLIP checkpoint, or give a hub id such as microsoft/xclip-base-patch32."
+        )
+    if Path(model).expanduser().is_dir():
+        return ModelLoadError(
+            f"Cannot load an X-CLIP model from the folder {model}: {reason}. Point --model (or VSEARCH_MODEL) "
+            "at a folder holding an X-CLIP checkpoint: config.json, weights, tokenizer and preprocessor files."
+        )
+    if hub_reached:
+        return ModelLoadError(
+            f"Cannot load the X-CLIP model '{model}' from the hub: {reason}. Check the id, or pass a local "
+            "checkpoint folder with --model (or VSEARCH_MODEL)."
+        )
+    return ModelLoadError(
+        f"Cannot load the X-CLIP model '{model}': it is not in the local Hugging Face cache and the hub cannot "
+        f"be reached. Offline, download it on a connected machine (`hf download {model} --local-dir xclip`), "
+        "copy the folder here and pass --model /path/to/xclip (or set VSEARCH_MODEL=/path/to/xclip)."
+    )
+
+
 @dataclass(frozen=True)
 class ClipEmbeddings:
     vectors: np.ndarray  # (B, D) float32, L2-normalised
@@ -79,18 +121,18 @@ class XClip:
     def load(cls, model: str, model_id: str | None = None, device: str = "auto", precision: str = "auto") -> "XClip":
         """Load by hub id or local directory; a failure is one clear ModelLoadError."""
         try:
-            from transformers import XCLIPModel, XCLIPProcessor
             from transformers.utils import logging as hf_logging
 
             hf_logging.set_verbosity_error()  # no weight-loading chatter on the user's terminal
             hf_logging.disable_progress_bar()
-            processor = XCLIPProcessor.from_pretrained(model)
-            network = XCLIPModel.from_pretrained(model)
+            processor, network = _from_pretrained(model, local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - hub, file and config errors all mean "cannot load"
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(
-                f"Cannot load the X-CLIP model '{model}': {reason[:300]}\n" + OFFLINE_HINT.format(model=model)
-            ) from exc
+            if model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir() or not _hub_reachable():
+                raise _load_error(model, exc) from exc
+            try:
+                processor, network = _from_pretrained(model, local_files_only=False)
+            except Exception as online_exc:  # noqa: BLE001
+                raise _load_error(model, online_exc, hub_reached=True) from online_exc
         resolved = resolve_device(device)
         return cls(network, processor, model_id or model, resolved, resolve_precision(precision, resolved))
 

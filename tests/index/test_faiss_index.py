@@ -1,0 +1,70 @@
+import numpy as np
+
+from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar
+from vsearch.store import repo
+from vsearch.store.db import open_store
+from vsearch.store.models import Clip, Video
+
+
+def _unit(rows, dim=8, seed=0):
+    vectors = np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_add_search_remove():
+    index = ClipIndex(8)
+    vectors = _unit(20)
+    index.add(np.arange(100, 120), vectors)
+    scores, ids = index.search(vectors[3:4], 5)
+    assert ids[0, 0] == 103 and abs(scores[0, 0] - 1) < 1e-5
+    index.remove([103])
+    _, ids = index.search(vectors[3:4], 5)
+    assert 103 not in ids[0] and len(index) == 19
+
+
+def test_search_on_fewer_vectors_than_k():
+    index = ClipIndex(8)
+    index.add(np.array([1, 2]), _unit(2))
+    scores, ids = index.search(_unit(1, seed=1), 10)
+    assert ids.shape == (1, 2)
+
+
+def _store_with_clips(db_url, count):
+    sessions = open_store(db_url)
+    vectors = _unit(count)
+    with sessions.begin() as session:
+        video = Video(path="/v.mp4", size=1, mtime_ns=1, content_hash="h", status="indexed", rotation=0, num_clips=count)
+        session.add(video)
+        session.flush()
+        for i, vector in enumerate(vectors):
+            session.add(
+                Clip(video_id=video.id, ordinal=i, start_time=i, end_time=i + 1, frame_indices=[0],
+                     frame_times=[0.0], model="m", embedding=vector.tobytes())
+            )
+    return sessions, vectors
+
+
+def test_missing_or_stale_index_is_rebuilt_from_the_store(db_url, tmp_path):
+    sessions, vectors = _store_with_clips(db_url, 12)
+    path = tmp_path / "index.faiss"
+    index = load_index(path, sessions, "m", 8)  # missing: built and saved
+    assert len(index) == 12 and path.exists()
+    assert read_sidecar(path)["size"] == 12
+    with sessions.begin() as session:  # the store changes behind the index's back
+        clip = session.get(Clip, 1)
+        session.delete(clip)
+    index = load_index(path, sessions, "m", 8)
+    assert len(index) == 11
+    _, ids = index.search(vectors[5:6], 1)
+    with sessions() as session:
+        assert repo.clips_with_videos(session, ids[0])[int(ids[0, 0])][0].ordinal == 5
+    sessions.kw["bind"].dispose()
+
+
+def test_corrupt_index_file_is_rebuilt(db_url, tmp_path):
+    sessions, _ = _store_with_clips(db_url, 3)
+    path = tmp_path / "index.faiss"
+    load_index(path, sessions, "m", 8)
+    path.write_bytes(b"garbage")
+    assert len(load_index(path, sessions, "m", 8)) == 3
+    sessions.kw["bind"].dispose()

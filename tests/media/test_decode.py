@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from vsearch.errors import DecodeError
+from vsearch.media.decode import DecordSource, PyAVSource, probe, sources_for, upright
+
+
+def _frames(path):
+    info = probe(path)
+    source = next(iter(sources_for(info)))
+    times = source.frame_times()
+    return info, source, times
+
+
+@pytest.mark.parametrize("name", ["h264", "vp9", "mjpeg", "vfr", "short", "no_duration", "raw_mpeg1"])
+def test_every_good_file_decodes(video_files, name):
+    info, source, times = _frames(video_files[name])
+    assert times[0] == 0.0 and np.all(np.diff(times) >= 0)
+    index, frame = next(source.read_frames([len(times) - 1]))
+    assert index == len(times) - 1
+    assert frame.shape == (info.height, info.width, 3) and frame.dtype == np.uint8
+
+
+@pytest.mark.parametrize("name", ["no_duration", "raw_mpeg1"])
+def test_files_decord_cannot_open_fall_back_to_pyav(video_files, name):
+    info = probe(video_files[name])
+    assert [s.name for s in sources_for(info)] == ["pyav"]
+
+
+def test_decord_and_pyav_agree(video_files):
+    info = probe(video_files["h264"])
+    decord, pyav = DecordSource(info), PyAVSource(info)
+    np.testing.assert_allclose(decord.frame_times(), pyav.frame_times(), atol=1e-3)
+    wanted = [0, 17, 44, 89]
+    a = dict(decord.read_frames(wanted))
+    b = dict(pyav.read_frames(wanted))
+    for i in wanted:
+        assert np.abs(a[i].astype(int) - b[i].astype(int)).mean() < 2
+
+
+def test_variable_frame_rate_gives_real_timestamps(video_files):
+    _, _, times = _frames(video_files["vfr"])
+    assert len(times) == 56
+    assert times[39] == pytest.approx(1.95, abs=1e-3)
+    assert times[40] == pytest.approx(2.25, abs=1e-3)
+    assert times[-1] == pytest.approx(6.0, abs=1e-3)
+
+
+def test_rotation_metadata_is_honoured(video_files):
+    info, source, _ = _frames(video_files["rotated"])
+    assert source.name == "pyav"
+    assert info.rotation == 90 and (info.width, info.height) == (48, 64)
+    _, frame = next(source.read_frames([0]))
+    assert frame.shape == (64, 48, 3)
+    # the white square sits at the left of the coded picture; turned 90° counter-clockwise it is at the bottom
+    white = np.argwhere(frame.min(axis=2) > 230)
+    assert white[:, 0].min() > 40
+
+
+def test_upright_turns_counter_clockwise():
+    frame = np.zeros((2, 3, 1), np.uint8)
+    frame[0, 0] = 1  # top-left
+    assert upright(frame, 90)[2, 0, 0] == 1  # to bottom-left
+    assert upright(frame, -90)[0, 1, 0] == 1  # to top-right
+    assert upright(frame, 180)[1, 2, 0] == 1
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [("empty", "empty file"), ("text", "not a readable video"), ("truncated", "not a readable video")],
+)
+def test_bad_files_say_why(video_files, name, reason):
+    with pytest.raises(DecodeError, match=reason):
+        probe(video_files[name])
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DecodeError, match="cannot read file"):
+        probe(tmp_path / "gone.mp4")
