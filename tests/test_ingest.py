@@ -139,17 +139,20 @@ def test_prune_forgets_missing_files(library, fresh_library_folder):
 
 def test_search_returns_clips_with_absolute_paths(library, video_files):
     ingest(library, [video_files["h264"].parent])
-    response = search(library, "a white square moving", k=5)
-    assert len(response.results) == 5
+    response = search(library, "a white square moving", k=5, rerank=False)
+    assert response.ranking == "embedding-cosine" and len(response.results) == 5
     assert [r.rank for r in response.results] == [1, 2, 3, 4, 5]
     scores = [r.score for r in response.results]
     assert scores == sorted(scores, reverse=True)
     assert all(os.path.isabs(r.path) and r.end > r.start for r in response.results)
-    # the score is the cosine of the stored clip vector and the text embedding
+    # stage 1's score is the cosine of the stored clip vector and the text embedding
     text = library.model.embed_text(["a white square moving"])[0]
     with library.sessions() as session:
         clip, _ = repo.clips_with_videos(session, [response.results[0].clip_id])[response.results[0].clip_id]
         assert float(np.dot(text, clip.vector())) == pytest.approx(scores[0], abs=1e-5)
+    exact = search(library, "a white square moving", k=5)
+    assert exact.ranking == "xclip" and [r.score for r in exact.results] == sorted(
+        [r.score for r in exact.results], reverse=True)
 
 
 def test_an_empty_library_says_so(library):

@@ -138,10 +138,15 @@ def _clock(seconds: float) -> str:
 @cli.command()
 @click.argument("text")
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many clips.")
-@click.option("--json", "as_json", is_flag=True, help='One JSON object: {"query", "model", "took_ms", "results": [...]}.')
+@click.option("--no-rerank", is_flag=True, help="Stage 1 only: rank by embedding cosine, skip X-CLIP's exact score.")
+@click.option("--overfetch", type=click.IntRange(1, 1000), help="Stage 1 fetches k x this many candidates to rerank [env VSEARCH_OVERFETCH; default 10].")
+@click.option("--json", "as_json", is_flag=True, help='One JSON object: {"query", "model", "took_ms", "ranking", "results": [...]}.')
 @click.pass_context
-def query(ctx, text, k, as_json):
+def query(ctx, text, k, no_rerank, overfetch, as_json):
     """Find the clips that best match TEXT, best first.
+
+    Candidates come from the vector index (embedding cosine); the best k x overfetch of them are
+    then ranked by X-CLIP's own video-text score (its logits_per_video), which is the `score`.
 
     \b
       vsearch query "eating spaghetti"
@@ -151,7 +156,9 @@ def query(ctx, text, k, as_json):
 
     if not text.strip():
         raise click.BadParameter("the query is empty", param_hint="TEXT")
-    response = search(_library(ctx), text, k)
+    response = search(_library(ctx), text, k, rerank=not no_rerank, overfetch=overfetch)
+    if response.notice:
+        click.echo(f"note: {response.notice}", err=True)
     if as_json:
         click.echo(json.dumps(response.as_json(), indent=2))
         return
@@ -180,6 +187,11 @@ def status(ctx, as_json):
     click.echo(f"clips:     {info['clips']}")
     index = info["index"]
     click.echo(f"index:     {index['kind']}, {index['size']} vectors, {index['bytes']} bytes ({index['state']})")
+    features = info["prompt_features"]
+    if features["enabled"]:
+        click.echo(f"features:  {features['bytes']} bytes, {features['bytes_per_clip']} per clip (exact ranking)")
+    else:
+        click.echo(f"features:  {features['note']}")
     for failure in info["failed"]:
         click.echo(f"failed:    {failure['path']}: {failure['reason']}")
 

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     stride_seconds: float | None = Field(default=None, gt=0)
     batch_size: int = Field(default=8, ge=1)
     workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=0)
+    # keep each clip's prompt features for exact X-CLIP ranking (about 50 KB a clip for base-patch32)
+    prompt_features: bool = True
+    # stage 1 fetches k x overfetch candidates for the exact rerank; see bench/overfetch.py
+    overfetch: int = Field(default=10, ge=1)
 
     @field_validator("data_dir")
     @classmethod
@@ -54,6 +58,10 @@ class Settings(BaseSettings):
     @property
     def index_path(self) -> Path:
         return self.data_dir / "index.faiss"
+
+    @property
+    def features_path(self) -> Path:
+        return self.data_dir / "prompt_features.f16"
 
     @property
     def model_id(self) -> str:

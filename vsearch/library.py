@@ -7,6 +7,7 @@ from pathlib import Path
 from vsearch.config import Settings
 from vsearch.errors import ModelMismatchError
 from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar, rebuild_index
+from vsearch.index.features import FeatureStore
 from vsearch.store import repo
 from vsearch.store.db import open_store
 
@@ -20,6 +21,7 @@ class Library:
         self.sessions = open_store(settings.database_url)
         self._model = model
         self._index: ClipIndex | None = None
+        self._features: FeatureStore | None = None
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -86,6 +88,27 @@ class Library:
         self._index = rebuild_index(self.index_path, self.sessions, model or "", dim)
         return self._index
 
+    # -- prompt features -------------------------------------------------------------------
+    def features(self, tokens: int | None = None, dim: int | None = None) -> FeatureStore | None:
+        """The prompt feature store; None when turned off, or when absent and no shape is given to make one."""
+        if not self.settings.prompt_features:
+            return None
+        if self._features is None:
+            self._features = FeatureStore.open(self.settings.features_path)
+            if self._features is None and tokens and dim:
+                self._features = FeatureStore(self.settings.features_path, tokens, dim)
+        return self._features
+
+    def drop_derived(self, clip_ids) -> None:
+        """Deleted clips leave the FAISS index and the feature store (the database is already updated)."""
+        if not clip_ids:
+            return
+        if self.built_with[1] is not None:
+            self.index().remove(clip_ids)
+        store = self.features()
+        if store is not None:
+            store.discard(clip_ids)
+
     def forget_everything(self) -> None:
         """Drop every video, clip and the recorded model (before re-embedding with another model)."""
         with self.sessions.begin() as session:
@@ -95,6 +118,10 @@ class Library:
             repo.delete_meta(session, repo.DIM_KEY)
         self.index_path.unlink(missing_ok=True)
         self._index = None
+        store = FeatureStore.open(self.settings.features_path)
+        if store is not None:
+            store.clear()
+        self._features = None
 
     def index_info(self) -> dict | None:
         return read_sidecar(self.index_path)

@@ -1,12 +1,24 @@
-"""Search: text → X-CLIP text embedding → FAISS candidates → clips with their videos."""
+"""Search: query → retrieve (FAISS candidates) → rerank (X-CLIP's own score) → results.
+
+Stage 1 ranks by the cosine of the clip and text embeddings, which is only an approximation of
+X-CLIP: the model's score adds a video-conditioned prompt to the text first. Stage 2 computes that
+exact score (`logits_per_video`) for the top k × overfetch candidates from their stored prompt
+features, and ranks by it.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from vsearch.errors import EmptyLibraryError
+from vsearch.model.xclip import normalize_rows
 from vsearch.store import repo
+
+EXACT = "xclip"  # scores are X-CLIP's logits_per_video
+COSINE = "embedding-cosine"  # stage 1 only: cosine of clip and text embeddings
 
 
 @dataclass(frozen=True)
@@ -25,21 +37,28 @@ class SearchResponse:
     query: str
     model: str
     took_ms: float
-    ranking: str  # which ranking produced the scores
+    ranking: str  # EXACT or COSINE: which ranking produced the scores
+    candidates: int = 0
+    notice: str | None = None
     results: list[SearchResult] = field(default_factory=list)
 
     def as_json(self) -> dict:
-        return {
+        data = {
             "query": self.query,
             "model": self.model,
             "took_ms": round(self.took_ms, 3),
             "ranking": self.ranking,
+            "candidates": self.candidates,
             "results": [asdict(r) for r in self.results],
         }
+        if self.notice:
+            data["notice"] = self.notice
+        return data
 
 
-def search(library, text: str, k: int = 10) -> SearchResponse:
-    """The `k` clips closest to `text`, best first, scored by cosine of X-CLIP embeddings."""
+def search(library, text: str, k: int = 10, rerank: bool = True, overfetch: int | None = None,
+           offset: int = 0) -> SearchResponse:
+    """Clips `offset`..`offset + k` for `text`, best first."""
     library.check_model()
     model_id, dim = library.built_with
     if dim is None:
@@ -53,18 +72,40 @@ def search(library, text: str, k: int = 10) -> SearchResponse:
         )
     model = library.model  # loaded once per library; not part of the query's time
     started = time.perf_counter()
-    query = model.embed_text([text])
-    scores, ids = index.search(query, k)
+    text_projection = model.text_projections([text])[0]
+    wanted = offset + k
+    fetch = wanted * (overfetch or library.settings.overfetch) if rerank else wanted
+    scores, ids = index.search(normalize_rows(text_projection)[None], fetch)
     found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
     with library.sessions() as session:
         rows = repo.clips_with_videos(session, [i for _, i in found])
-    results = []
-    for score, clip_id in found:
-        if clip_id not in rows:  # deleted since the index was loaded
-            continue
-        clip, video = rows[clip_id]
-        results.append(
-            SearchResult(len(results) + 1, score, clip.id, video.id, video.path, clip.start_time, clip.end_time)
-        )
+    found = [(s, i) for s, i in found if i in rows]  # a clip deleted since the index was loaded
+    ranking, notice = COSINE, None
+    if rerank and found:
+        exact, notice = _rerank(library, model, text_projection, found, rows)
+        if exact is not None:
+            found, ranking = exact, EXACT
+    results = [
+        SearchResult(offset + n + 1, score, clip_id, rows[clip_id][1].id, rows[clip_id][1].path,
+                     rows[clip_id][0].start_time, rows[clip_id][0].end_time)
+        for n, (score, clip_id) in enumerate(found[offset:wanted])
+    ]
     took = (time.perf_counter() - started) * 1000
-    return SearchResponse(text, model_id or library.settings.model_id, took, "embedding-cosine", results)
+    return SearchResponse(text, model_id or library.settings.model_id, took, ranking, len(found), notice, results)
+
+
+def _rerank(library, model, text_projection, found, rows):
+    """((score, id) by X-CLIP's score, None) — or (None, why not) when the features are not there."""
+    store = library.features()
+    if store is None:
+        why = "prompt features are turned off" if not library.settings.prompt_features else "no prompt features stored"
+        return None, f"{why}: ranked by embedding cosine (stage 1) only"
+    ids = [i for _, i in found]
+    features, present = store.read(ids)
+    if not present.all():
+        return None, (f"{int((~present).sum())} candidate(s) lack prompt features (ingested without them): "
+                      "ranked by embedding cosine (stage 1) only; re-ingest with --reembed to rank exactly")
+    videos = np.stack([rows[i][0].vector() for i in ids])
+    logits = model.scorer(text_projection, videos, features)
+    order = np.argsort(-logits, kind="stable")
+    return [(float(logits[j]), ids[j]) for j in order], None

@@ -38,7 +38,23 @@ def library_status(library) -> dict:
             "bytes": path.stat().st_size if path.exists() else 0,
             "state": state,
         },
+        "prompt_features": _features_status(library, counts.clips),
         "failed": failed,
+    }
+
+
+def _features_status(library, clips: int) -> dict:
+    """Disk used by the exact-ranking features, or why there are none."""
+    if not library.settings.prompt_features:
+        return {"enabled": False, "bytes": 0, "bytes_per_clip": 0, "note": "turned off: queries rank by stage 1 only"}
+    store = library.features()
+    used = store.bytes_on_disk() if store is not None else 0
+    return {
+        "enabled": True,
+        "path": str(library.settings.features_path),
+        "shape": [store.tokens, store.dim] if store is not None else None,
+        "bytes": used,
+        "bytes_per_clip": round(used / clips) if clips else 0,
     }
 
 
@@ -64,6 +80,6 @@ def prune_missing(library) -> list[str]:
     with library.sessions.begin() as session:
         removed, clip_ids = prune(session)
     if clip_ids:
-        library.index().remove(clip_ids)
+        library.drop_derived(clip_ids)
         library.save_index()
     return removed

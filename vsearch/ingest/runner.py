@@ -27,6 +27,7 @@ class _Pending:
     done: bool = False
     plans: dict[int, ClipPlan] = field(default_factory=dict)
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    features: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -61,8 +62,7 @@ def ingest(library, paths: Iterable[Path], *, reembed: bool = False, progress=No
         if not summary.interrupted:
             with library.sessions.begin() as session:
                 summary.removed, clip_ids = sweep(session, paths, changes.seen)
-            if clip_ids and library.built_with[1]:
-                library.index().remove(clip_ids)
+            library.drop_derived(clip_ids)
     finally:
         library.save_index()
         summary.seconds = time.perf_counter() - began
@@ -88,11 +88,12 @@ def _embed_files(library, files: list[FileState], summary: IngestSummary, progre
         pixels = normalize(np.stack([frames for _, _, frames in batch]), model.spec)
         timings["preprocess"] += time.perf_counter() - started
         started = time.perf_counter()
-        vectors = model.embed_clips(pixels).vectors
+        embedded = model.embed_clips(pixels)
         timings["embed"] += time.perf_counter() - started
-        for (task, plan, _), vector in zip(batch, vectors):
+        for (task, plan, _), vector, features in zip(batch, embedded.vectors, embedded.prompt_features):
             if task in pending:
                 pending[task].vectors[plan.ordinal] = vector
+                pending[task].features[plan.ordinal] = features
         for task in {task for task, _, _ in batch}:
             finish(task)
 
@@ -128,11 +129,12 @@ def _embed_files(library, files: list[FileState], summary: IngestSummary, progre
             elif isinstance(message, VideoReset):
                 pending[message.task].plans.clear()
                 pending[message.task].vectors.clear()
+                pending[message.task].features.clear()
                 buffer[:] = [b for b in buffer if b[0] != message.task]
             elif isinstance(message, VideoFailed):
                 state = pending.pop(message.task).state
                 buffer[:] = [b for b in buffer if b[0] != message.task]
-                _write_failure(library, state, message.reason, summary, index)
+                _write_failure(library, state, message.reason, summary)
                 if progress:
                     progress.update(summary)
         while buffer:
@@ -179,17 +181,20 @@ def _write_video(library, index, item: _Pending) -> None:
         session.add_all(clips)
         session.flush()
         new_ids = np.array([c.id for c in clips], dtype=np.int64)
-    index.remove(old_ids)
+        features = np.stack([item.features[o] for o in ordinals])
+        store = library.features(features.shape[1], features.shape[2])
+        if store is not None:  # written before the commit: a committed clip always has its features
+            store.write(new_ids, features)
+    library.drop_derived(old_ids)
     index.add(new_ids, np.stack([item.vectors[o] for o in ordinals]))
 
 
-def _write_failure(library, state: FileState, reason: str, summary: IngestSummary, index=None) -> None:
+def _write_failure(library, state: FileState, reason: str, summary: IngestSummary) -> None:
     with library.sessions.begin() as session:
         video = repo.video_by_path(session, str(state.path)) or Video(path=str(state.path))
         old_ids = repo.delete_clips_of(session, video.id) if video.id else []
         _apply_file(video, state, None)
         video.status, video.error, video.num_clips, video.rotation = "failed", reason, 0, video.rotation or 0
         session.add(video)
-    if old_ids:
-        (index or library.index()).remove(old_ids)
+    library.drop_derived(old_ids)
     summary.failed.append((str(state.path), reason))

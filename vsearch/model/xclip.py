@@ -116,6 +116,7 @@ class XClip:
         self.num_frames = int(model.config.vision_config.num_frames)
         self.embed_dim = int(model.config.projection_dim)
         self.max_text_tokens = int(model.config.text_config.max_position_embeddings)
+        self._scorer = None
 
     @classmethod
     def load(cls, model: str, model_id: str | None = None, device: str = "auto", precision: str = "auto") -> "XClip":
@@ -161,8 +162,8 @@ class XClip:
         video = video / video.norm(p=2, dim=-1, keepdim=True)
         return ClipEmbeddings(video.cpu().numpy(), patches.cpu().numpy())
 
-    def embed_text(self, texts: list[str]) -> np.ndarray:
-        """Texts to (N, D) L2-normalised embeddings, as `get_text_features` computes them."""
+    def text_projections(self, texts: list[str]) -> np.ndarray:
+        """Texts to their (N, D) projected embeddings, before normalisation (what the prompt generator takes)."""
         import torch
 
         tokens = self.tokenizer(
@@ -170,6 +171,26 @@ class XClip:
         ).to(self.device)
         with torch.inference_mode():
             text = self.model.text_model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
-            embeds = self.model.text_projection(text[1]).float()
-        embeds = embeds / embeds.norm(p=2, dim=-1, keepdim=True)
-        return embeds.cpu().numpy()
+            return self.model.text_projection(text[1]).float().cpu().numpy()
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        """Texts to (N, D) L2-normalised embeddings, as `get_text_features` computes them."""
+        return normalize_rows(self.text_projections(texts))
+
+    @property
+    def scorer(self):
+        """The exact X-CLIP scorer over stored clip features (built on first use)."""
+        if self._scorer is None:
+            from vsearch.model.scoring import ExactScorer
+
+            self._scorer = ExactScorer(self.model)
+        return self._scorer
+
+    @property
+    def prompt_tokens(self) -> int:
+        vision = self.model.config.vision_config
+        return (vision.image_size // vision.patch_size) ** 2
+
+
+def normalize_rows(values: np.ndarray) -> np.ndarray:
+    return values / np.linalg.norm(values, axis=-1, keepdims=True)

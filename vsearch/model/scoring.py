@@ -1,0 +1,86 @@
+"""Exact X-CLIP scoring: the video-conditioned prompt and `logits_per_video`, for one text and many clips.
+
+`XCLIPModel.forward` adds `prompts_generator(text, visual)` to the text embedding before the cosine,
+where `visual` are the clip's frame-averaged projected patch tokens. Run as-is, the generator's
+cross-attention projects keys and values for all P tokens of every clip (P x D x D per clip and layer),
+which is almost all of its cost. Attention is linear in those projections, so the same numbers come
+from moving the projections to the single query side:
+
+    scores_h = (q_h W_k,h) · x_j           instead of   q_h · (W_k,h x_j)
+    output_h = W_v,h (Σ_j a_hj x_j)        instead of   Σ_j a_hj (W_v,h x_j)
+
+(k_proj and v_proj have no bias), which costs O(H·P·D) per clip instead of O(P·D²).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ExactScorer:
+    """logits_per_video of one text against N clips, from stored clip embeddings and prompt features."""
+
+    def __init__(self, model):
+        import torch
+
+        generator = model.prompts_generator
+        self.visual_norm = generator.layernorm
+        self.alpha = generator.alpha.detach()
+        self.layers = []
+        for layer in generator.decoder:
+            attention = layer.cross_attn
+            heads, head_dim = attention.num_heads, attention.head_dim
+            dim = heads * head_dim
+            self.layers.append(
+                (
+                    layer.norm1,
+                    attention.q_proj,
+                    attention.k_proj.weight.detach().view(heads, head_dim, dim),
+                    attention.v_proj.weight.detach().view(heads, head_dim, dim),
+                    attention.scale,
+                    attention.proj,
+                    layer.norm3,
+                    layer.mlp,
+                )
+            )
+        self.logit_scale = model.logit_scale.detach().exp()
+        self._torch = torch
+
+    def prompted_text(self, text, features):
+        """text (D,) raw text embedding, features (N, P, D): the N prompted text embeddings (N, D)."""
+        torch = self._torch
+        visual = self.visual_norm(features)
+        state = text.expand(features.shape[0], -1)
+        for norm1, q_proj, w_k, w_v, scale, proj, norm3, mlp in self.layers:
+            queries = q_proj(norm1(state)).view(state.shape[0], w_k.shape[0], w_k.shape[1])  # (N, H, hd)
+            keys_side = torch.einsum("nhd,hdk->nhk", queries, w_k) * scale  # (N, H, D)
+            weights = torch.softmax(torch.einsum("nhk,npk->nhp", keys_side, visual), dim=-1)
+            context = torch.einsum("nhp,npk->nhk", weights, visual)  # (N, H, D)
+            attended = torch.einsum("nhk,hdk->nhd", context, w_v).reshape(state.shape)
+            state = state + proj(attended)
+            state = state + mlp(norm3(state))
+        return text + self.alpha * state
+
+    def __call__(self, text: np.ndarray, videos: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """text (D,) raw, videos (N, D) L2-normalised clip embeddings, features (N, P, D) → logits (N,)."""
+        torch = self._torch
+        with torch.inference_mode():
+            prompted = self.prompted_text(torch.from_numpy(np.asarray(text, np.float32)),
+                                          torch.from_numpy(np.asarray(features, np.float32)))
+            prompted = prompted / prompted.norm(p=2, dim=-1, keepdim=True)
+            videos_t = torch.from_numpy(np.asarray(videos, np.float32))
+            return (self.logit_scale * (videos_t * prompted).sum(dim=-1)).numpy()
+
+
+def reference_scores(model, text: np.ndarray, videos: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The same logits through `model.prompts_generator` as `XCLIPModel.forward` calls it (for checking)."""
+    import torch
+
+    with torch.inference_mode():
+        text_t = torch.from_numpy(np.asarray(text, np.float32))
+        expanded = text_t.view(1, 1, -1).expand(len(videos), 1, -1)
+        prompted = expanded + model.prompts_generator(expanded, torch.from_numpy(np.asarray(features, np.float32)))
+        prompted = prompted / prompted.norm(p=2, dim=-1, keepdim=True)
+        videos_t = torch.from_numpy(np.asarray(videos, np.float32))
+        logits = torch.einsum("bd,bkd->bk", videos_t, model.logit_scale.exp() * prompted)
+        return logits[:, 0].numpy()
