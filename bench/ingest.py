@@ -1,10 +1,13 @@
 """Throughput of `vsearch ingest` with the full-size X-CLIP architecture (random weights), as JSON.
 
-    python bench/ingest.py                       # generated corpus: 3 x 20 s 720p h264
+    python bench/ingest.py                       # generated corpus: 3 x 60 s 720p + 2 x 60 s 1080p h264
     python bench/ingest.py --corpus ../shared/videos
 
-Prints the machine, the corpus, end-to-end clips/s of the real CLI and its per-stage timings, and the
-model-only clips/s measured in the same run on this machine at the same batch size.
+Prints, measured in the same run on this machine: end-to-end clips/s of the real CLI with its
+per-stage timings; decode-only clips/s (vsearch's decode workers, no model); model-only clips/s at
+the same batch size; the serial ceiling 1 / (1/decode + 1/model); and the naive path of the X-CLIP
+documentation (PyAV decode from the container's start for every clip, XCLIPProcessor,
+get_video_features one clip at a time, fp32) on the first --naive-clips clips of the corpus.
 """
 
 from __future__ import annotations
@@ -27,8 +30,67 @@ def generated_corpus(folder: Path, videos: int, seconds: float, width: int, heig
     from tests.videos import encode
 
     for i in range(videos):
-        encode(folder / f"synthetic-{i}.mp4", seconds=seconds, fps=30, width=width, height=height, hue=i)
+        encode(folder / f"synthetic-{width}x{height}-{i}.mp4", seconds=seconds, fps=30, width=width, height=height,
+               hue=i)
     return folder
+
+
+def decode_only(corpus: Path, checkpoint: Path, workers: int | None) -> float:
+    """vsearch's decode workers alone (decode, sample, resize and crop) over the corpus."""
+    import os
+
+    from vsearch.config import Settings
+    from vsearch.media.clips import ClipChunk, ClipJob
+    from vsearch.media.discover import discover
+    from vsearch.model.xclip import XClip
+    from vsearch.workers import DecodePool
+
+    settings = Settings(model=str(checkpoint), workers=workers if workers is not None else max(1, (os.cpu_count() or 2) - 1))
+    model = XClip.load(str(checkpoint), device="cpu", precision="fp32")
+    job = ClipJob(model.spec, model.num_frames, settings.clip_seconds, settings.stride_seconds)
+    started, clips = time.perf_counter(), 0
+    for message in DecodePool(job, settings.workers).run(list(enumerate(discover([corpus])))):
+        if isinstance(message, ClipChunk):
+            clips += len(message.plans)
+    return clips / (time.perf_counter() - started)
+
+
+def naive(corpus: Path, checkpoint: Path, max_clips: int, clip_seconds: float = 4.0) -> float:
+    """The X-CLIP documentation's recipe, clip by clip: decode from the start, processor, fp32 model."""
+    import av
+    import numpy as np
+    import torch
+    from transformers import XCLIPModel, XCLIPProcessor
+
+    from vsearch.media.discover import discover
+
+    processor = XCLIPProcessor.from_pretrained(checkpoint)
+    model = XCLIPModel.from_pretrained(checkpoint).eval()
+    frames_per_clip = model.config.vision_config.num_frames
+    started, clips = time.perf_counter(), 0
+    for path in discover([corpus]):
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate)
+            total = stream.frames or int(float(stream.duration * stream.time_base) * fps)
+        per_clip = int(clip_seconds * fps)
+        for start in range(0, max(1, total - per_clip + 1), per_clip):
+            indices = set(np.linspace(start, start + per_clip - 1, frames_per_clip).astype(int).tolist())
+            with av.open(str(path)) as container:
+                container.seek(0)
+                frames = []
+                for i, frame in enumerate(container.decode(video=0)):
+                    if i > max(indices):
+                        break
+                    if i in indices:
+                        frames.append(frame.to_ndarray(format="rgb24"))
+            inputs = processor(videos=frames, return_tensors="pt")
+            with torch.no_grad():
+                model.get_video_features(**inputs)
+            clips += 1
+            if clips >= max_clips:
+                return clips / (time.perf_counter() - started)
+    return clips / (time.perf_counter() - started)
 
 
 def model_only(checkpoint: Path, batch: int, precision: str, seconds: float = 20.0) -> float:
@@ -51,8 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, help="folder of videos (default: a generated one)")
     parser.add_argument("--checkpoint", type=Path, help="X-CLIP checkpoint (default: full-size, random weights)")
-    parser.add_argument("--videos", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each generated video")
+    parser.add_argument("--naive-clips", type=int, default=20, help="clips timed on the naive path")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--precision", default="auto")
@@ -64,8 +126,10 @@ def main() -> None:
         if args.corpus:
             corpus, description = args.corpus.resolve(), str(args.corpus)
         else:
-            corpus = generated_corpus(scratch / "corpus", args.videos, args.seconds, 1280, 720)
-            description = f"{args.videos} x {args.seconds:g} s 1280x720 30 fps h264 (synthetic)"
+            corpus = scratch / "corpus"
+            generated_corpus(corpus / "720p", 3, args.seconds, 1280, 720)
+            generated_corpus(corpus / "1080p", 2, args.seconds, 1920, 1080)
+            description = f"3 x {args.seconds:g} s 1280x720 + 2 x {args.seconds:g} s 1920x1080, 30 fps h264 (synthetic)"
         env = {**os.environ, "VSEARCH_DATA_DIR": str(scratch / "data"), "VSEARCH_MODEL": str(checkpoint),
                "VSEARCH_BATCH_SIZE": str(args.batch_size), "VSEARCH_PRECISION": args.precision}
         if args.workers is not None:
@@ -77,6 +141,10 @@ def main() -> None:
         if run.returncode not in (0, 1):
             sys.exit(run.stderr)
         summary = json.loads(run.stdout)
+        decode_rate = decode_only(corpus, checkpoint, args.workers)
+        model_rate = model_only(checkpoint, args.batch_size, args.precision)
+        naive_rate = naive(corpus, checkpoint, args.naive_clips)
+    ceiling = 1 / (1 / decode_rate + 1 / model_rate)
     print(json.dumps({
         "machine": machine(),
         "model": "XCLIPConfig() defaults (xclip-base-patch32 architecture), random weights",
@@ -89,7 +157,13 @@ def main() -> None:
             "stage_seconds": summary["timings"],
             "failed": summary["failed"],
         },
-        "model_only_clips_per_second": round(model_only(checkpoint, args.batch_size, args.precision), 3),
+        "decode_only_clips_per_second": round(decode_rate, 3),
+        "model_only_clips_per_second": round(model_rate, 3),
+        "serial_ceiling_clips_per_second": round(ceiling, 3),
+        "ingest_vs_ceiling": round(summary["clips_per_second"] / ceiling, 3),
+        "naive_clips_per_second": round(naive_rate, 3),
+        "naive_clips_timed": args.naive_clips,
+        "ingest_vs_naive": round(summary["clips_per_second"] / naive_rate, 2),
         "batch_size": args.batch_size,
         "precision": args.precision,
     }, indent=2))

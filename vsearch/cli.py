@@ -99,10 +99,11 @@ class _Bar:
 @click.option("--batch-size", type=int, help="Clips per model batch [env VSEARCH_BATCH_SIZE; default 8].")
 @click.option("--workers", type=int, help="Decode worker processes [env VSEARCH_WORKERS; default: cores - 1; 0 = inline].")
 @click.option("--reembed", is_flag=True, help="Forget every clip first and embed the given paths with the current model.")
+@click.option("--prompt-features/--no-prompt-features", default=None, help="Keep each clip's features for exact X-CLIP ranking (~50 KB a clip) [env VSEARCH_PROMPT_FEATURES; default on].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembed, as_json, quiet):
+def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembed, prompt_features, as_json, quiet):
     """Index the videos under PATHS (folders are walked recursively).
 
     Videos are recognised by content as well as by extension. Unchanged files (same path, size
@@ -116,7 +117,8 @@ def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembe
     """
     from vsearch.ingest import ingest as run_ingest
 
-    ctx.obj.update(clip_seconds=clip_seconds, stride_seconds=stride_seconds, batch_size=batch_size, workers=workers)
+    ctx.obj.update(clip_seconds=clip_seconds, stride_seconds=stride_seconds, batch_size=batch_size, workers=workers,
+                   prompt_features=prompt_features)
     library = _library(ctx)
     summary = run_ingest(library, paths, reembed=reembed, progress=_Bar(not quiet))
     if as_json:
@@ -185,8 +187,19 @@ def status(ctx, as_json):
     click.echo(f"model:     {info['model'] or '(none yet)'}")
     click.echo(f"videos:    {info['videos']['indexed']} indexed, {info['videos']['failed']} failed")
     click.echo(f"clips:     {info['clips']}")
+    last = info["last_ingest"]
+    if last:
+        click.echo(
+            f"last run:  {last['finished_at']}: {last['indexed']} indexed, {last['unchanged']} unchanged, "
+            f"{last['failed']} failed, {last['removed']} removed; {last['clips']} clips at "
+            f"{last['clips_per_second']} clips/s"
+        )
     index = info["index"]
     click.echo(f"index:     {index['kind']}, {index['size']} vectors, {index['bytes']} bytes ({index['state']})")
+    params = index.get("params") or {}
+    if params.get("kind") == "hnsw":
+        click.echo(f"           HNSW M={params['hnsw_m']} efSearch={params['ef_search']}, "
+                   f"recall@10 {params['recall_at_10']} against exact search")
     features = info["prompt_features"]
     if features["enabled"]:
         click.echo(f"features:  {features['bytes']} bytes, {features['bytes_per_clip']} per clip (exact ranking)")

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     prompt_features: bool = True
     # stage 1 fetches k x overfetch candidates for the exact rerank; see bench/overfetch.py
     overfetch: int = Field(default=10, ge=1)
+    # exact (flat) search below this many clips, an HNSW graph from here on; see bench/query.py
+    index_threshold: int = Field(default=50_000, ge=1)
 
     @field_validator("data_dir")
     @classmethod

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from vsearch.config import Settings
 from vsearch.errors import ModelMismatchError
-from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar, rebuild_index
+from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar, rebuild_index, spec_for
 from vsearch.index.features import FeatureStore
 from vsearch.store import repo
 from vsearch.store.db import open_store
@@ -71,21 +71,27 @@ class Library:
             dim = dim or recorded_dim
             if dim is None:
                 raise ValueError("the library has no embeddings yet")
-            self._index = load_index(self.index_path, self.sessions, model or "", dim)
+            self._index = load_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold)
         return self._index
 
     def save_index(self) -> None:
-        if self._index is not None:
-            model, _ = self.built_with
-            with self.sessions() as session:
-                current = repo.fingerprint(session)
-            self._index.save(self.index_path, model or "", current)
+        """Save the index; rebuild it first when the library crossed the size threshold or has many deletions."""
+        if self._index is None:
+            return
+        model, _ = self.built_with
+        with self.sessions() as session:
+            current = repo.fingerprint(session)
+        wanted = spec_for(current.count, self.settings.index_threshold)
+        if wanted.kind != self._index.spec.kind or self._index.stale_fraction > 0.1:
+            self.reindex()
+            return
+        self._index.save(self.index_path, model or "", current)
 
     def reindex(self) -> ClipIndex:
         model, dim = self.built_with
         if dim is None:
             raise ValueError("the library has no embeddings yet")
-        self._index = rebuild_index(self.index_path, self.sessions, model or "", dim)
+        self._index = rebuild_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold)
         return self._index
 
     # -- prompt features -------------------------------------------------------------------

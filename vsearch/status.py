@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from sqlalchemy.engine import make_url
@@ -14,6 +15,7 @@ def library_status(library) -> dict:
     model, dim = library.built_with
     with library.sessions() as session:
         counts = repo.counts(session)
+        last_ingest = json.loads(repo.get_meta(session, repo.LAST_INGEST_KEY) or "null")
         failed = [{"path": v.path, "reason": v.error} for v in repo.failed_videos(session)]
         current = repo.fingerprint(session)
     sidecar = library.index_info() or {}
@@ -30,10 +32,12 @@ def library_status(library) -> dict:
         "model": model,
         "embedding_dim": dim,
         "videos": {"indexed": counts.indexed, "failed": counts.failed},
+        "last_ingest": last_ingest,
         "clips": counts.clips,
         "index": {
             "path": str(path),
             "kind": sidecar.get("kind", "flat"),
+            "params": sidecar.get("params"),
             "size": sidecar.get("size", 0),
             "bytes": path.stat().st_size if path.exists() else 0,
             "state": state,

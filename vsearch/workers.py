@@ -1,9 +1,10 @@
 """Decode workers: run `produce_clips` for many videos in separate processes, in parallel with the model.
 
-Decoding runs outside the model's process (decoders and the model's thread pool slow each
-other down when they share one), through a bounded queue so memory stays flat. A worker
-that dies (a decoder crash on a damaged file) fails only the video it was on, and is replaced.
-With workers=0 everything runs inline, in order, which is handy for debugging.
+Decoding runs outside the model's process (decoders and the model's thread pool slow each other
+down when they share one). Each worker sends its messages through its own pipe, synchronously, so
+what a worker sent survives it; a reader thread in the parent moves them into one bounded queue,
+which keeps memory flat. A worker that dies (a decoder crash on a damaged file) fails only the file
+it was on, and is replaced. With workers=0 everything runs inline, in order (handy for debugging).
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 
 from vsearch.media.clips import ClipJob, VideoFailed, produce_clips
-
-
-@dataclass
-class _Claimed:
-    task: int
-    worker: int
 
 
 @dataclass
@@ -29,97 +26,151 @@ class _Finished:
     task: int
 
 
-def _worker_main(worker: int, job: ClipJob, tasks, results) -> None:
+@dataclass
+class _WorkerGone:
+    """The reader thread saw a worker's pipe close: everything it sent is already queued before this."""
+
+    slot: int
+
+
+def _worker_main(slot: int, job: ClipJob, tasks, connection, claims, produce=produce_clips) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     while True:
         item = tasks.get()
         if item is None:
             return
         task, path = item
-        results.put(_Claimed(task, worker))
+        claims[slot] = task  # shared memory, visible to the parent even if this process dies next
         try:
-            for message in produce_clips(task, Path(path), job):
-                results.put(message)
+            for message in produce(task, Path(path), job):
+                connection.send(message)
         except Exception as exc:  # noqa: BLE001 - any surprise fails this file, not the run
-            results.put(VideoFailed(task, f"unexpected error: {type(exc).__name__}: {exc}"))
-        results.put(_Finished(task))
+            connection.send(VideoFailed(task, f"unexpected error: {type(exc).__name__}: {exc}"))
+        connection.send(_Finished(task))
+        claims[slot] = -1
+
+
+class _Reader(threading.Thread):
+    """Moves messages from the workers' pipes into one bounded queue, in each pipe's order."""
+
+    def __init__(self, inbox: queue.Queue):
+        super().__init__(daemon=True, name="vsearch-decode-reader")
+        self.inbox = inbox
+        self.pipes: dict[object, int] = {}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+
+    def watch(self, connection, slot: int) -> None:
+        with self.lock:
+            self.pipes[connection] = slot
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            with self.lock:
+                pipes = dict(self.pipes)
+            if not pipes:
+                self.stopped.wait(0.05)
+                continue
+            for connection in wait(list(pipes), timeout=0.2):
+                try:
+                    message = connection.recv()
+                except (EOFError, OSError):
+                    message = _WorkerGone(pipes[connection])
+                    with self.lock:
+                        self.pipes.pop(connection, None)
+                    connection.close()
+                except Exception:  # noqa: BLE001 - a message cut short by a dying worker
+                    continue
+                while not self.stopped.is_set():
+                    try:
+                        self.inbox.put(message, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
 
 
 class DecodePool:
     """Feeds (task, path) pairs to decode workers and yields their messages as they come."""
 
-    def __init__(self, job: ClipJob, workers: int, queue_size: int | None = None):
+    def __init__(self, job: ClipJob, workers: int, queue_size: int | None = None, produce=produce_clips):
+        """`produce(task, path, job)` yields a file's messages; a module-level function (workers import it)."""
         self.job = job
+        self.produce = produce
         self.workers = workers
         self.queue_size = queue_size or max(4, 3 * workers)
         self._context = mp.get_context("spawn")
         self._processes: dict[int, mp.Process] = {}
+        self._reader: _Reader | None = None
 
     def run(self, items: list[tuple[int, Path]]) -> Iterator[object]:
         if self.workers == 0:
             for task, path in items:
-                yield from produce_clips(task, path, self.job)
+                yield from self.produce(task, path, self.job)
             return
         yield from self._run_parallel(items)
 
-    def _start_worker(self, worker: int, tasks, results) -> None:
+    def _start_worker(self, slot: int, tasks, claims) -> None:
+        receiver, sender = self._context.Pipe(duplex=False)
+        claims[slot] = -1
         process = self._context.Process(
-            target=_worker_main, args=(worker, self.job, tasks, results), daemon=True, name=f"vsearch-decode-{worker}"
+            target=_worker_main,
+            args=(slot, self.job, tasks, sender, claims, self.produce),
+            daemon=True,
+            name=f"vsearch-decode-{slot}",
         )
         process.start()
-        self._processes[worker] = process
+        sender.close()  # only the worker writes: its death then closes the pipe
+        self._processes[slot] = process
+        self._reader.watch(receiver, slot)
 
     def _run_parallel(self, items: list[tuple[int, Path]]) -> Iterator[object]:
         tasks = self._context.Queue()
-        results = self._context.Queue(maxsize=self.queue_size)
+        count = min(self.workers, len(items))
+        claims = self._context.Array("q", count, lock=False)
         for task, path in items:
             tasks.put((task, str(path)))
-        count = min(self.workers, len(items))
         for _ in range(count):
             tasks.put(None)
-        next_worker = 0
-        for _ in range(count):
-            self._start_worker(next_worker, tasks, results)
-            next_worker += 1
-        current: dict[int, int | None] = {w: None for w in self._processes}
-        remaining = len(items)
+        inbox: queue.Queue = queue.Queue(maxsize=self.queue_size)
+        self._reader = _Reader(inbox)
+        self._reader.start()
+        for slot in range(count):
+            self._start_worker(slot, tasks, claims)
+        settled: set[int] = set()
+        running = count
         try:
-            while remaining:
-                try:
-                    message = results.get(timeout=0.5)
-                except queue.Empty:
-                    for worker, process in list(self._processes.items()):
-                        if process.is_alive() or process.exitcode == 0:
-                            continue
-                        # it crashed (a decoder fault on a damaged file): fail that file, replace the worker
-                        del self._processes[worker]
-                        task = current.pop(worker, None)
-                        if task is not None:
-                            remaining -= 1
+            while len(settled) < len(items):
+                if running == 0:
+                    raise RuntimeError("decode workers exited with files left undone")
+                message = inbox.get()
+                if isinstance(message, _WorkerGone):
+                    running -= 1
+                    process = self._processes[message.slot]
+                    process.join(timeout=5)
+                    if process.exitcode != 0:  # it crashed: fail its file, start another
+                        task = claims[message.slot]
+                        if task >= 0 and task not in settled:
+                            settled.add(task)
                             yield VideoFailed(task, f"decoder crashed (exit code {process.exitcode})")
                         tasks.put(None)
-                        self._start_worker(next_worker, tasks, results)
-                        current[next_worker] = None
-                        next_worker += 1
-                    if remaining and not any(p.is_alive() for p in self._processes.values()):
-                        raise RuntimeError("decode workers exited with files left undone")
-                    continue
-                if isinstance(message, _Claimed):
-                    current[message.worker] = message.task
+                        self._start_worker(message.slot, tasks, claims)
+                        running += 1
                 elif isinstance(message, _Finished):
-                    remaining -= 1
-                    for worker, task in current.items():
-                        if task == message.task:
-                            current[worker] = None
-                else:
+                    settled.add(message.task)
+                elif message.task not in settled:
                     yield message
         finally:
             self.close()
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.stopped.set()
         for process in self._processes.values():
             if process.is_alive():
                 process.terminate()
         for process in self._processes.values():
             process.join(timeout=5)
         self._processes.clear()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+            self._reader = None

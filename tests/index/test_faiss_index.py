@@ -47,13 +47,13 @@ def _store_with_clips(db_url, count):
 def test_missing_or_stale_index_is_rebuilt_from_the_store(db_url, tmp_path):
     sessions, vectors = _store_with_clips(db_url, 12)
     path = tmp_path / "index.faiss"
-    index = load_index(path, sessions, "m", 8)  # missing: built and saved
+    index = load_index(path, sessions, "m", 8, 1000)  # missing: built and saved
     assert len(index) == 12 and path.exists()
     assert read_sidecar(path)["size"] == 12
     with sessions.begin() as session:  # the store changes behind the index's back
         clip = session.get(Clip, 1)
         session.delete(clip)
-    index = load_index(path, sessions, "m", 8)
+    index = load_index(path, sessions, "m", 8, 1000)
     assert len(index) == 11
     _, ids = index.search(vectors[5:6], 1)
     with sessions() as session:
@@ -64,7 +64,24 @@ def test_missing_or_stale_index_is_rebuilt_from_the_store(db_url, tmp_path):
 def test_corrupt_index_file_is_rebuilt(db_url, tmp_path):
     sessions, _ = _store_with_clips(db_url, 3)
     path = tmp_path / "index.faiss"
-    load_index(path, sessions, "m", 8)
+    load_index(path, sessions, "m", 8, 1000)
     path.write_bytes(b"garbage")
-    assert len(load_index(path, sessions, "m", 8)) == 3
+    assert len(load_index(path, sessions, "m", 8, 1000)) == 3
+    sessions.kw["bind"].dispose()
+
+
+def test_past_the_threshold_an_hnsw_index_with_measured_recall(db_url, tmp_path):
+    sessions, vectors = _store_with_clips(db_url, 400)
+    path = tmp_path / "index.faiss"
+    index = load_index(path, sessions, "m", 8, threshold=300)
+    assert index.spec.kind == "hnsw" and index.spec.recall_at_10 >= 0.95
+    assert read_sidecar(path)["params"]["ef_search"] == index.spec.ef_search
+    _, ids = index.search(vectors[7:8], 1)
+    with sessions() as session:
+        assert repo.clips_with_videos(session, ids[0])[int(ids[0, 0])][0].ordinal == 7
+    index.remove([int(ids[0, 0])])  # HNSW cannot drop vectors: filtered out instead
+    _, again = index.search(vectors[7:8], 5)
+    assert int(ids[0, 0]) not in again[0] and again.shape == (1, 5) and len(index) == 399
+    # a smaller library goes back to exact search
+    assert load_index(path, sessions, "m", 8, threshold=10_000).spec.kind == "flat"
     sessions.kw["bind"].dispose()

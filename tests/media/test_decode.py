@@ -77,3 +77,33 @@ def test_bad_files_say_why(video_files, name, reason):
 def test_missing_file(tmp_path):
     with pytest.raises(DecodeError, match="cannot read file"):
         probe(tmp_path / "gone.mp4")
+
+
+def test_the_main_stream_of_several_is_used(tmp_path):
+    """A small preview stream first, the real (default) video second: the main one is decoded."""
+    import av
+
+    from tests.videos import scene
+
+    path = tmp_path / "two-streams.mkv"
+    with av.open(str(path), "w") as container:
+        small = container.add_stream("libx264", rate=10)
+        small.width, small.height, small.pix_fmt = 32, 24, "yuv420p"
+        main = container.add_stream("libx264", rate=10)
+        main.width, main.height, main.pix_fmt = 96, 64, "yuv420p"
+        small.disposition = av.stream.Disposition(0)
+        main.disposition = av.stream.Disposition.default
+        for i in range(20):
+            for stream in (small, main):
+                frame = av.VideoFrame.from_ndarray(scene(i, stream.width, stream.height, 1), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for stream in (small, main):
+            for packet in stream.encode():
+                container.mux(packet)
+    info = probe(path)
+    assert (info.video_streams, info.stream_index, info.width, info.height) == (2, 1, 96, 64)
+    source = next(iter(sources_for(info)))
+    assert source.name == "pyav"
+    _, frame = next(source.read_frames([3]))
+    assert frame.shape == (64, 96, 3)

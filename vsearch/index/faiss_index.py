@@ -1,8 +1,12 @@
 """The FAISS index: clip embeddings by clip id, saved in the data dir and rebuilt from the store.
 
-The database is the source of truth. The index file carries a sidecar (index.json) with the
-model and a fingerprint of the store's clip ids; when the file is missing or its fingerprint
-differs from the store's, the index is rebuilt from the stored embeddings.
+The database is the source of truth. The index file carries a sidecar (index.json) with the model,
+the index kind and its parameters, and a fingerprint of the store's clip ids; when the file is
+missing or its fingerprint differs from the store's, the index is rebuilt from the stored embeddings.
+
+Small libraries get exact search (flat inner product). Past `threshold` clips, an HNSW graph is
+built instead; its efSearch is raised until recall@10 against exact search, measured on the
+library's own vectors, reaches the target, and that recall is recorded in the sidecar.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,40 +24,74 @@ from vsearch.store import repo
 
 log = logging.getLogger(__name__)
 
+RECALL_TARGET = 0.95
+
+
+@dataclass
+class IndexSpec:
+    kind: str = "flat"  # "flat" (exact) or "hnsw"
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 64
+    recall_at_10: float | None = None  # measured against exact search when built
+
+
+def spec_for(size: int, threshold: int) -> IndexSpec:
+    return IndexSpec("hnsw" if size >= threshold else "flat")
+
 
 class ClipIndex:
     """Inner-product search over L2-normalised clip vectors, ids = clip ids."""
 
-    def __init__(self, dim: int, index=None):
-        import faiss
-
+    def __init__(self, dim: int, spec: IndexSpec | None = None, index=None, removed=()):
         self.dim = dim
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.spec = spec or IndexSpec()
+        self.index = index if index is not None else _new_index(dim, self.spec)
+        # HNSW graphs cannot drop vectors: deleted ids are filtered out until the next rebuild
+        self.removed: set[int] = set(int(i) for i in removed)
+        if self.spec.kind == "hnsw":
+            _inner(self.index).hnsw.efSearch = self.spec.ef_search
 
     def __len__(self) -> int:
-        return int(self.index.ntotal)
+        return int(self.index.ntotal) - len(self.removed)
 
     def ids(self) -> np.ndarray:
         """The clip ids in the index."""
         import faiss
 
-        return faiss.vector_to_array(self.index.id_map)
+        ids = faiss.vector_to_array(self.index.id_map)
+        return ids[~np.isin(ids, list(self.removed))] if self.removed else ids
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, np.int64))
 
     def remove(self, ids) -> None:
-        if len(ids):
-            self.index.remove_ids(np.asarray(list(ids), dtype=np.int64))
+        ids = [int(i) for i in ids]
+        if not ids:
+            return
+        if self.spec.kind == "flat":
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+        else:
+            self.removed.update(ids)
+
+    @property
+    def stale_fraction(self) -> float:
+        return len(self.removed) / max(1, int(self.index.ntotal))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of shape (len(queries), k'), k' = min(k, size); best first."""
         k = min(k, len(self))
         if k <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return scores, ids
+        fetch = min(k + len(self.removed), int(self.index.ntotal))
+        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+        if not self.removed:
+            return scores, ids
+        keep = ~np.isin(ids, list(self.removed))
+        rows = [(s[m][:k], i[m][:k]) for s, i, m in zip(scores, ids, keep)]
+        width = min(len(r[0]) for r in rows)
+        return np.stack([r[0][:width] for r in rows]), np.stack([r[1][:width] for r in rows])
 
     def save(self, path: Path, model: str, fingerprint: repo.Fingerprint) -> None:
         """Write the index and its sidecar atomically (rename), so readers never see half a file."""
@@ -62,18 +101,75 @@ class ClipIndex:
         tmp = path.with_name(path.name + ".tmp")
         faiss.write_index(self.index, str(tmp))
         os.replace(tmp, path)
-        meta = {"model": model, "dim": self.dim, "kind": "flat", "fingerprint": fingerprint.as_list(), "size": len(self)}
+        meta = {
+            "model": model,
+            "dim": self.dim,
+            "kind": self.spec.kind,
+            "params": asdict(self.spec),
+            "fingerprint": fingerprint.as_list(),
+            "size": len(self),
+            "removed": sorted(self.removed),
+        }
         sidecar = sidecar_path(path)
         tmp_meta = sidecar.with_name(sidecar.name + ".tmp")
         tmp_meta.write_text(json.dumps(meta))
         os.replace(tmp_meta, sidecar)
 
     @classmethod
-    def build(cls, session: Session, dim: int) -> "ClipIndex":
-        index = cls(dim)
+    def build(cls, session: Session, dim: int, spec: IndexSpec | None = None) -> "ClipIndex":
+        index = cls(dim, spec)
         for ids, vectors in repo.iter_embeddings(session):
             index.add(ids, vectors)
+        if index.spec.kind == "hnsw":
+            tune_ef_search(index, session)
         return index
+
+
+def _new_index(dim: int, spec: IndexSpec):
+    import faiss
+
+    if spec.kind == "hnsw":
+        inner = faiss.IndexHNSWFlat(dim, spec.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = spec.ef_construction
+        inner.hnsw.efSearch = spec.ef_search
+    elif spec.kind == "flat":
+        inner = faiss.IndexFlatIP(dim)
+    else:
+        raise ValueError(f"unknown index kind {spec.kind!r}")
+    return faiss.IndexIDMap2(inner)
+
+
+def _inner(index):
+    import faiss
+
+    return faiss.downcast_index(index.index)
+
+
+def tune_ef_search(index: ClipIndex, session: Session, queries: int = 200, k: int = 10) -> None:
+    """Raise efSearch until recall@k against exact search reaches RECALL_TARGET on the library's vectors.
+
+    Queries are stored clip vectors with noise added (a query is never exactly a stored clip).
+    """
+    import faiss
+
+    vectors = np.concatenate([v for _, v in repo.iter_embeddings(session)])
+    rng = np.random.default_rng(0)
+    sample = vectors[rng.choice(len(vectors), size=min(queries, len(vectors)), replace=False)]
+    sample = sample + rng.normal(scale=0.5 / np.sqrt(vectors.shape[1]), size=sample.shape).astype(np.float32)
+    sample /= np.linalg.norm(sample, axis=1, keepdims=True)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    _, truth = exact.search(sample, k)
+    inner = _inner(index.index)
+    ef = index.spec.ef_search
+    while True:
+        inner.hnsw.efSearch = ef
+        _, found = inner.search(sample, k)
+        recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, truth)]))
+        if recall >= RECALL_TARGET or ef >= 2048:
+            break
+        ef *= 2
+    index.spec.ef_search, index.spec.recall_at_10 = ef, round(recall, 4)
 
 
 def sidecar_path(path: Path) -> Path:
@@ -87,25 +183,28 @@ def read_sidecar(path: Path) -> dict | None:
         return None
 
 
-def load_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int) -> ClipIndex:
+def load_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int, threshold: int) -> ClipIndex:
     """The saved index when it matches the store; otherwise one rebuilt from the store (and saved)."""
     import faiss
 
     with sessions() as session:
         current = repo.fingerprint(session)
+        wanted = spec_for(current.count, threshold)
         meta = read_sidecar(path)
         if (
             meta is not None
             and path.exists()
             and meta.get("model") == model
             and meta.get("dim") == dim
+            and meta.get("kind") == wanted.kind
             and meta.get("fingerprint") == current.as_list()
         ):
             try:
-                return ClipIndex(dim, faiss.read_index(str(path)))
-            except RuntimeError as exc:
+                spec = IndexSpec(**meta.get("params", {"kind": meta["kind"]}))
+                return ClipIndex(dim, spec, faiss.read_index(str(path)), meta.get("removed", ()))
+            except (RuntimeError, TypeError) as exc:
                 log.warning("index file %s unreadable (%s); rebuilding from the database", path, exc)
-        index = ClipIndex.build(session, dim)
+        index = ClipIndex.build(session, dim, wanted)
     try:
         index.save(path, model, current)
     except OSError as exc:  # a read-only data dir still answers queries
@@ -113,9 +212,9 @@ def load_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int
     return index
 
 
-def rebuild_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int) -> ClipIndex:
+def rebuild_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int, threshold: int) -> ClipIndex:
     with sessions() as session:
         current = repo.fingerprint(session)
-        index = ClipIndex.build(session, dim)
+        index = ClipIndex.build(session, dim, spec_for(current.count, threshold))
     index.save(path, model, current)
     return index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,7 +69,17 @@ def ingest(library, paths: Iterable[Path], *, reembed: bool = False, progress=No
         summary.seconds = time.perf_counter() - began
         if progress:
             progress.close()
+        _record_run(library, summary)
     return summary
+
+
+def _record_run(library, summary: IngestSummary) -> None:
+    """Keep the last run's counts, for `vsearch status`."""
+    record = summary.as_json()
+    record = {key: len(value) if isinstance(value, list) else value for key, value in record.items()}
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    with library.sessions.begin() as session:
+        repo.set_meta(session, repo.LAST_INGEST_KEY, json.dumps(record))
 
 
 def _embed_files(library, files: list[FileState], summary: IngestSummary, progress) -> None:

@@ -13,6 +13,7 @@ from vsearch.store.models import Clip, LibraryMeta, Video
 
 MODEL_KEY = "model"
 DIM_KEY = "embedding_dim"
+LAST_INGEST_KEY = "last_ingest"
 
 
 def get_meta(session: Session, key: str) -> str | None:

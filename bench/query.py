@@ -1,0 +1,128 @@
+"""Warm query latency and memory by library size, exact (flat) vs HNSW index; prints JSON.
+
+    python bench/query.py                           # 10k, 100k and 1M clips
+    python bench/query.py --sizes 10000 100000
+
+Clip vectors are synthetic (clustered, L2-normalised, 512-d as xclip-base-patch32); the text encoder
+and the exact rerank are the real full-size X-CLIP (random weights). Per query: encode the text,
+search k x overfetch candidates, read their prompt features from a feature store, rerank them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import full_size_checkpoint, machine  # noqa: E402
+
+QUERIES = ["eating spaghetti", "a person walking a dog", "cars at night", "a birthday party", "snow on trees",
+           "a man playing guitar", "children at the beach", "cooking in a kitchen", "a cat on a sofa", "fireworks"]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * 4096 / 2**20
+
+
+def clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(16, n // 500), dim)).astype(np.float32)
+    out = np.empty((n, dim), np.float32)
+    for start in range(0, n, 100_000):
+        stop = min(n, start + 100_000)
+        chunk = centres[rng.integers(0, len(centres), stop - start)]
+        chunk += rng.standard_normal(chunk.shape).astype(np.float32) * 0.8
+        out[start:stop] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--overfetch", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5, help="passes over the query list")
+    args = parser.parse_args()
+
+    import faiss
+
+    from vsearch.index.faiss_index import ClipIndex, IndexSpec, RECALL_TARGET
+    from vsearch.index.features import FeatureStore
+    from vsearch.model.xclip import XClip, normalize_rows
+
+    model = XClip.load(str(args.checkpoint or full_size_checkpoint(None)), device="auto", precision="fp32")
+    dim, tokens = model.embed_dim, model.prompt_tokens
+    scratch = Path(tempfile.mkdtemp())
+    pool = 2_000  # distinct feature records; candidate ids map onto them (the cost is per candidate)
+    store = FeatureStore(scratch / "features.f16", tokens, dim)
+    store.write(np.arange(pool), np.random.default_rng(1).standard_normal((pool, tokens, dim)).astype(np.float32))
+    fetch = args.k * args.overfetch
+    report = {"machine": machine(), "k": args.k, "candidates": fetch, "sizes": {}}
+    for size in args.sizes:
+        vectors = clustered(size, dim, seed=size)
+        ids = np.arange(size, dtype=np.int64)
+        row = {}
+        exact_results = {}
+        for kind in ("flat", "hnsw"):
+            gc.collect()
+            before = rss_mb()
+            started = time.perf_counter()
+            index = ClipIndex(dim, IndexSpec(kind))
+            index.add(ids, vectors)
+            build_s = time.perf_counter() - started
+            memory = rss_mb() - before
+            recall = None
+            if kind == "hnsw":  # the same tuning the library runs when it builds an HNSW index
+                inner = faiss.downcast_index(index.index.index)
+                ef = index.spec.ef_search
+                while True:
+                    inner.hnsw.efSearch = ef
+                    hits = []
+                    for text in QUERIES:
+                        q = normalize_rows(model.text_projections([text]))
+                        hits.append(len(set(index.search(q, 10)[1][0]) & exact_results[text]) / 10)
+                    recall = float(np.mean(hits))
+                    if recall >= RECALL_TARGET or ef >= 2048:
+                        break
+                    ef *= 2
+                index.spec.ef_search = ef
+            latencies, search_ms = [], []
+            for _ in range(args.repeats):
+                for text in QUERIES:
+                    started = time.perf_counter()
+                    projection = model.text_projections([text])[0]
+                    t_search = time.perf_counter()
+                    scores, found = index.search(normalize_rows(projection)[None], fetch)
+                    search_ms.append((time.perf_counter() - t_search) * 1000)
+                    features, _ = store.read(found[0] % pool)
+                    model.scorer(projection, vectors[found[0]], features)
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    if kind == "flat":
+                        exact_results[text] = set(found[0][:10].tolist())
+            row[kind] = {
+                "build_s": round(build_s, 2),
+                "index_memory_mb": round(memory, 1),
+                "search_ms_p50": round(float(np.percentile(search_ms, 50)), 2),
+                "query_ms_p50": round(float(np.percentile(latencies, 50)), 2),
+                "query_ms_p99": round(float(np.percentile(latencies, 99)), 2),
+                "recall_at_10_vs_exact": 1.0 if kind == "flat" else round(recall, 3),
+                **({"ef_search": index.spec.ef_search, "M": index.spec.hnsw_m} if kind == "hnsw" else {}),
+            }
+            del index
+        report["sizes"][str(size)] = row
+        print(json.dumps({str(size): row}), file=sys.stderr)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
