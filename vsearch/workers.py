@@ -10,6 +10,7 @@ it was on, and is replaced. With workers=0 everything runs inline, in order (han
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import signal
 import threading
@@ -35,6 +36,7 @@ class _WorkerGone:
 
 def _worker_main(slot: int, job: ClipJob, tasks, connection, claims, produce=produce_clips) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    _yield_to_the_model()
     while True:
         item = tasks.get()
         if item is None:
@@ -48,6 +50,20 @@ def _worker_main(slot: int, job: ClipJob, tasks, connection, claims, produce=pro
             connection.send(VideoFailed(task, f"unexpected error: {type(exc).__name__}: {exc}"))
         connection.send(_Finished(task))
         claims[slot] = -1
+
+
+def _yield_to_the_model() -> None:
+    """Decode at a lower scheduling priority than the model's threads.
+
+    When there are fewer cores than model threads plus decoders, decoding then fills the time the
+    model does not use (for instance while it waits for the next batch) instead of taking cores from
+    its matrix products, whose threads all wait for the slowest one.
+    """
+    if os.environ.get("VSEARCH_DECODE_NICE", "1") != "0":
+        try:
+            os.nice(10)
+        except (AttributeError, OSError):
+            pass
 
 
 class _Reader(threading.Thread):

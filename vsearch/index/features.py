@@ -69,18 +69,19 @@ class FeatureStore:
             os.fsync(handle.fileno())
 
     def read(self, ids) -> tuple[np.ndarray, np.ndarray]:
-        """(features (n, P, D) float32, present (n,) bool) for clip `ids`; absent ones are zeros."""
+        """(features (n, P, D) float16 as stored, present (n,) bool) for clip `ids`; absent ones are zeros."""
         ids = np.asarray(ids, np.int64)
-        out = np.zeros((len(ids), self.tokens, self.dim), np.float32)
-        present = np.zeros(len(ids), bool)
         view = self._view()
-        if view is None:
-            return out, present
-        inside = ids < view.shape[0]
-        if inside.any():
-            out[inside] = view[ids[inside]]
-            present[inside] = np.abs(out[inside]).reshape(int(inside.sum()), -1).max(axis=1) > 0
-        return out, present
+        inside = ids < (view.shape[0] if view is not None else 0)
+        if inside.all():
+            out = view[ids]
+        else:
+            out = np.zeros((len(ids), self.tokens, self.dim), DTYPE)
+            if inside.any():
+                out[inside] = view[ids[inside]]
+        # a discarded or never-written record is all zeros; real patch features never are
+        present = np.any(out[:, 0, :] != 0, axis=1) | np.any(out[:, -1, :] != 0, axis=1)
+        return np.asarray(out), present
 
     def discard(self, ids) -> None:
         """Forget deleted clips' records: hole-punched where the file system can (space returns), else zeroed."""

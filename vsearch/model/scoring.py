@@ -50,23 +50,28 @@ class ExactScorer:
         """text (D,) raw text embedding, features (N, P, D): the N prompted text embeddings (N, D)."""
         torch = self._torch
         visual = self.visual_norm(features)
-        state = text.expand(features.shape[0], -1)
+        count = features.shape[0]
+        state = text[None]  # one row until the first attention makes it clip-specific
         for norm1, q_proj, w_k, w_v, scale, proj, norm3, mlp in self.layers:
-            queries = q_proj(norm1(state)).view(state.shape[0], w_k.shape[0], w_k.shape[1])  # (N, H, hd)
-            keys_side = torch.einsum("nhd,hdk->nhk", queries, w_k) * scale  # (N, H, D)
+            heads, head_dim = w_k.shape[0], w_k.shape[1]
+            queries = q_proj(norm1(state)).view(state.shape[0], heads, head_dim)  # (1 or N, H, hd)
+            keys_side = (torch.einsum("nhd,hdk->nhk", queries, w_k) * scale).expand(count, -1, -1)  # (N, H, D)
             weights = torch.softmax(torch.einsum("nhk,npk->nhp", keys_side, visual), dim=-1)
             context = torch.einsum("nhp,npk->nhk", weights, visual)  # (N, H, D)
-            attended = torch.einsum("nhk,hdk->nhd", context, w_v).reshape(state.shape)
+            attended = torch.einsum("nhk,hdk->nhd", context, w_v).reshape(count, heads * head_dim)
             state = state + proj(attended)
             state = state + mlp(norm3(state))
         return text + self.alpha * state
 
     def __call__(self, text: np.ndarray, videos: np.ndarray, features: np.ndarray) -> np.ndarray:
-        """text (D,) raw, videos (N, D) L2-normalised clip embeddings, features (N, P, D) → logits (N,)."""
+        """text (D,) raw, videos (N, D) L2-normalised clip embeddings, features (N, P, D) → logits (N,).
+
+        Features may be float16 (as stored); they are computed with in float32.
+        """
         torch = self._torch
         with torch.inference_mode():
             prompted = self.prompted_text(torch.from_numpy(np.asarray(text, np.float32)),
-                                          torch.from_numpy(np.asarray(features, np.float32)))
+                                          torch.from_numpy(np.ascontiguousarray(features)).float())
             prompted = prompted / prompted.norm(p=2, dim=-1, keepdim=True)
             videos_t = torch.from_numpy(np.asarray(videos, np.float32))
             return (self.logit_scale * (videos_t * prompted).sum(dim=-1)).numpy()
