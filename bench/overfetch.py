@@ -89,6 +89,11 @@ def main() -> None:
 
     text = model.text_projections(["eating spaghetti"])[0]
     some = slice(0, min(100, len(ids)))
+    import torch
+
+    with torch.inference_mode():  # how far the video-conditioned prompt moves the text embedding
+        prompted = model.scorer.prompted_text(torch.from_numpy(text), torch.from_numpy(features[some]).float())
+        ratio = float(((prompted - torch.from_numpy(text)).norm(dim=-1) / float(np.linalg.norm(text))).mean())
     report = {
         "machine": machine(),
         "model": "XCLIPConfig() defaults (xclip-base-patch32 architecture), random weights",
@@ -100,6 +105,7 @@ def main() -> None:
         "exact_topk_inside_stage1_topN": {str(n): round(c / len(QUERIES), 3) for n, c in inside.items()},
         "stage1_topk_differs_from_exact": round(stage1_differs / len(QUERIES), 3),
         "stage1_topk_mean_overlap_with_exact": round(overlap / len(QUERIES) / k, 3),
+        "prompt_norm_over_text_norm": round(ratio, 2),
         "rerank_ms_100_candidates": {
             "vsearch_exact_scorer": timed(lambda: model.scorer(text, vectors[some], features[some])),
             "prompts_generator_as_is": timed(lambda: reference_scores(model.model, text, vectors[some], features[some])),

@@ -49,6 +49,7 @@ class ClipIndex:
         self.index = index if index is not None else _new_index(dim, self.spec)
         # HNSW graphs cannot drop vectors: deleted ids are filtered out until the next rebuild
         self.removed: set[int] = set(int(i) for i in removed)
+        self._gpu = None  # a copy on the GPU for exact search, where faiss-gpu is installed
         if self.spec.kind == "hnsw":
             _inner(self.index).hnsw.efSearch = self.spec.ef_search
 
@@ -63,6 +64,7 @@ class ClipIndex:
         return ids[~np.isin(ids, list(self.removed))] if self.removed else ids
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._gpu = None
         if len(ids):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, np.int64))
 
@@ -71,9 +73,21 @@ class ClipIndex:
         if not ids:
             return
         if self.spec.kind == "flat":
+            self._gpu = None
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
         else:
             self.removed.update(ids)
+
+    def _searcher(self):
+        """The index to search: a GPU copy of an exact index when faiss-gpu and a GPU are there."""
+        import faiss
+
+        if self.spec.kind != "flat" or not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0:
+            return self.index
+        if self._gpu is None:
+            self._resources = getattr(self, "_resources", None) or faiss.StandardGpuResources()
+            self._gpu = faiss.index_cpu_to_gpu(self._resources, 0, self.index)
+        return self._gpu
 
     @property
     def stale_fraction(self) -> float:
@@ -85,7 +99,7 @@ class ClipIndex:
         if k <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         fetch = min(k + len(self.removed), int(self.index.ntotal))
-        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+        scores, ids = self._searcher().search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
         if not self.removed:
             return scores, ids
         keep = ~np.isin(ids, list(self.removed))

@@ -21,9 +21,12 @@ class ExactScorer:
     """logits_per_video of one text against N clips, from stored clip embeddings and prompt features."""
 
     def __init__(self, model):
+        import copy
+
         import torch
 
-        generator = model.prompts_generator
+        # a float32 copy on the CPU: small (a few M parameters), and exact whatever the model's device/dtype
+        generator = copy.deepcopy(model.prompts_generator).float().cpu().eval()
         self.visual_norm = generator.layernorm
         self.alpha = generator.alpha.detach()
         self.layers = []
@@ -43,7 +46,7 @@ class ExactScorer:
                     layer.mlp,
                 )
             )
-        self.logit_scale = model.logit_scale.detach().exp()
+        self.logit_scale = model.logit_scale.detach().float().cpu().exp()
         self._torch = torch
 
     def prompted_text(self, text, features):
