@@ -251,6 +251,21 @@ def prune(ctx, as_json):
         click.echo(f"{len(removed)} video(s) removed", err=True)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.pass_context
+def serve(ctx, host, port):
+    """Serve the HTTP API (GET /search?q=..., /docs for the OpenAPI page) over the library."""
+    import uvicorn
+
+    from vsearch.api import create_app
+
+    settings = _settings(ctx)
+    click.echo(f"vsearch serving {settings.data_dir} on http://{host}:{port} (API docs at /docs)", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
 @cli.group()
 def db():
     """Database schema (migrations run by themselves when a library opens)."""

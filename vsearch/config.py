@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     overfetch: int = Field(default=10, ge=1)
     # exact (flat) search below this many clips, an HNSW graph from here on; see bench/query.py
     index_threshold: int = Field(default=50_000, ge=1)
+    # the HTTP server: origins allowed by CORS (JSON list in VSEARCH_CORS_ORIGINS)
+    cors_origins: list[str] = Field(default_factory=list)
 
     @field_validator("data_dir")
     @classmethod

@@ -74,6 +74,23 @@ class Library:
             self._index = load_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold)
         return self._index
 
+    def refresh(self) -> int:
+        """Take in clips committed by another process (an ingest running beside a server); returns how many.
+
+        New clips have ids above every id the index holds (ids only grow), so this is one range query
+        on the primary key. Deleted clips need nothing here: search drops ids the database lacks.
+        """
+        if self._index is None:
+            return 0
+        known = self._index.ids()
+        last = int(known.max()) if len(known) else 0
+        added = 0
+        with self.sessions() as session:
+            for ids, vectors in repo.iter_embeddings(session, after=last):
+                self._index.add(ids, vectors)
+                added += len(ids)
+        return added
+
     def save_index(self) -> None:
         """Save the index; rebuild it first when the library crossed the size threshold or has many deletions."""
         if self._index is None:

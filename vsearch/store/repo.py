@@ -90,9 +90,11 @@ def fingerprint(session: Session) -> Fingerprint:
     return Fingerprint(int(count), int(max_id), int(id_sum))
 
 
-def iter_embeddings(session: Session, chunk: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(ids, vectors) of every clip, in id order, `chunk` at a time."""
-    last = 0
+def iter_embeddings(
+    session: Session, chunk: int = 10_000, after: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, vectors) of every clip with an id above `after`, in id order, `chunk` at a time."""
+    last = after
     while True:
         rows = session.execute(
             select(Clip.id, Clip.embedding).where(Clip.id > last).order_by(Clip.id).limit(chunk)

@@ -1,0 +1,83 @@
+"""The HTTP API over a real ingested tiny library, in process."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.videos import GOOD
+from vsearch.api import create_app
+from vsearch.ingest import ingest
+
+
+@pytest.fixture
+def client(library, video_files):
+    ingest(library, [video_files[name] for name in GOOD])
+    with TestClient(create_app(library.settings, library=library)) as test_client:
+        yield test_client
+
+
+def test_search_returns_the_cli_shape_with_media_urls(client):
+    response = client.get("/search", params={"q": "a white square", "k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ranking"] == "xclip" and len(body["results"]) == 3
+    first = body["results"][0]
+    assert first["thumbnail_url"] == f"/clips/{first['clip_id']}/thumbnail"
+    assert first["video_url"] == f"/videos/{first['video_id']}/file"
+    assert body["next_offset"] == 3
+    page2 = client.get("/search", params={"q": "a white square", "k": 3, "offset": 3}).json()
+    assert [r["rank"] for r in page2["results"]] == [4, 5, 6]
+    assert not {r["clip_id"] for r in page2["results"]} & {r["clip_id"] for r in body["results"]}
+
+
+@pytest.mark.parametrize("params", [{"q": ""}, {"q": "x" * 1001}, {"q": "a", "k": 0}, {"q": "a", "k": 1001}, {}])
+def test_bad_parameters_are_422(client, params):
+    assert client.get("/search", params=params).status_code == 422
+
+
+def test_video_file_supports_range_requests(client, video_files):
+    result = client.get("/search", params={"q": "a", "k": 1}).json()["results"][0]
+    full = client.get(result["video_url"])
+    assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes"
+    assert full.content == open(result["path"], "rb").read()
+    part = client.get(result["video_url"], headers={"Range": "bytes=10-99"})
+    assert part.status_code == 206 and len(part.content) == 90
+    assert part.headers["content-range"].startswith("bytes 10-99/")
+
+
+def test_thumbnail_is_a_jpeg(client):
+    result = client.get("/search", params={"q": "a", "k": 1}).json()["results"][0]
+    response = client.get(result["thumbnail_url"])
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert response.content[:2] == b"\xff\xd8"
+
+
+def test_unknown_ids_are_404(client):
+    assert client.get("/videos/999999/file").status_code == 404
+    assert client.get("/clips/999999/thumbnail").status_code == 404
+
+
+def test_health_and_metrics(client):
+    assert client.get("/health").json()["clips"] > 0
+    client.get("/search", params={"q": "a"})
+    text = client.get("/metrics").text
+    assert "vsearch_queries_total 1" in text and "vsearch_clips " in text
+
+
+def test_openapi(client):
+    assert "/search" in client.get("/openapi.json").json()["paths"]
+
+
+def test_new_clips_become_searchable_without_restart(client, library, tmp_path):
+    from tests.videos import encode
+    from vsearch.library import Library
+
+    def everything():
+        return client.get("/search", params={"q": "a", "k": 1000, "rerank": "false"}).json()["results"]
+
+    before = len(everything())
+    other = Library(library.settings, model=library.model)  # another process's view of the same data dir
+    ingest(other, [encode(tmp_path / "new.mp4", seconds=9.0, hue=11)])
+    other.close()
+    results = everything()
+    assert len(results) == before + 3 == client.get("/health").json()["clips"]
+    assert str(tmp_path / "new.mp4") in {r["path"] for r in results}

@@ -1,0 +1,124 @@
+"""`create_app(settings)`: the FastAPI application. The library (model, index, store) is opened once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, PlainTextResponse
+
+from vsearch.api.metrics import Metrics
+from vsearch.api.schemas import Health, Result, SearchPage
+from vsearch.config import Settings
+from vsearch.errors import EmptyLibraryError
+from vsearch.store import repo
+from vsearch.store.models import Clip, Video
+
+
+def create_app(settings: Settings, library=None) -> FastAPI:
+    """The API over the library in `settings.data_dir` (or over `library`, already open)."""
+    from vsearch.library import Library
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.library = library or Library(settings)
+        yield
+        if library is None:
+            app.state.library.close()
+
+    app = FastAPI(title="vsearch", summary="Semantic search over a video library with X-CLIP", lifespan=lifespan)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
+    lock = threading.Lock()  # one inference at a time: the model's threads already use every core
+    metrics = Metrics()
+
+    def _search(lib, q: str, k: int, offset: int, rerank: bool):
+        from vsearch.search import search
+
+        with lock:
+            lib.refresh()
+            return search(lib, q, k, rerank=rerank, offset=offset)
+
+    @app.get("/search", response_model=SearchPage)
+    async def search_clips(
+        request: Request,
+        q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for")],
+        k: Annotated[int, Query(ge=1, le=1000, description="How many results")] = 10,
+        offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
+        rerank: Annotated[bool, Query(description="Rank by X-CLIP's exact score")] = True,
+    ) -> SearchPage:
+        if not q.strip():
+            raise HTTPException(422, "q is blank")
+        started = time.perf_counter()
+        try:
+            response = await run_in_threadpool(_search, request.app.state.library, q, k, offset, rerank)
+        except EmptyLibraryError as exc:
+            response = None
+            notice = str(exc)
+        metrics.observe(time.perf_counter() - started)
+        if response is None:
+            return SearchPage(query=q, model=settings.model_id, took_ms=0.0, ranking="none", candidates=0,
+                              notice=notice, results=[], offset=offset, next_offset=None)
+        results = [
+            Result(**r.__dict__, thumbnail_url=f"/clips/{r.clip_id}/thumbnail", video_url=f"/videos/{r.video_id}/file")
+            for r in response.results
+        ]
+        more = response.candidates > offset + len(results) and len(results) == k
+        return SearchPage(**{**response.as_json(), "results": results}, offset=offset,
+                          next_offset=offset + k if more else None)
+
+    @app.get("/videos/{video_id}/file", response_class=FileResponse)
+    async def video_file(request: Request, video_id: int):
+        """The original file, by id only (never by a path from the request); supports Range requests."""
+        with request.app.state.library.sessions() as session:
+            video = session.get(Video, video_id)
+        if video is None or video.status != "indexed":
+            raise HTTPException(404, "no such video")
+        from pathlib import Path
+
+        if not Path(video.path).is_file():
+            raise HTTPException(404, "the video file is gone")
+        return FileResponse(video.path, media_type=_media_type(video.path))
+
+    @app.get("/clips/{clip_id}/thumbnail", response_class=FileResponse)
+    async def clip_thumbnail(request: Request, clip_id: int):
+        from vsearch.thumbnails import make_thumbnail, thumbnail_path
+
+        with request.app.state.library.sessions() as session:
+            clip = session.get(Clip, clip_id)
+            video = clip.video if clip is not None else None
+        if clip is None:
+            raise HTTPException(404, "no such clip")
+        target = thumbnail_path(settings.data_dir, clip_id)
+        if not target.exists():
+            try:
+                await run_in_threadpool(make_thumbnail, video.path, clip.frame_indices, target)
+            except Exception as exc:  # noqa: BLE001 - the file changed or vanished since ingest
+                raise HTTPException(404, f"cannot make a thumbnail: {exc}") from exc
+        return FileResponse(target, media_type="image/jpeg")
+
+    @app.get("/health", response_model=Health)
+    async def health(request: Request) -> Health:
+        with request.app.state.library.sessions() as session:
+            counts = repo.counts(session)
+        return Health(status="ok", videos=counts.indexed, clips=counts.clips)
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus(request: Request) -> str:
+        with request.app.state.library.sessions() as session:
+            counts = repo.counts(session)
+        return metrics.render(counts)
+
+    return app
+
+
+def _media_type(path: str) -> str:
+    import mimetypes
+
+    guessed, _ = mimetypes.guess_type(path)
+    return guessed or "application/octet-stream"
