@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     index_threshold: int = Field(default=50_000, ge=1)
     # the HTTP server: origins allowed by CORS (JSON list in VSEARCH_CORS_ORIGINS)
     cors_origins: list[str] = Field(default_factory=list)
+    # when set, every endpoint but /health requires it (Bearer header, or ?key= on media URLs)
+    api_key: str | None = None
 
     @field_validator("data_dir")
     @classmethod

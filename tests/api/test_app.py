@@ -81,3 +81,24 @@ def test_new_clips_become_searchable_without_restart(client, library, tmp_path):
     results = everything()
     assert len(results) == before + 3 == client.get("/health").json()["clips"]
     assert str(tmp_path / "new.mp4") in {r["path"] for r in results}
+
+
+def test_the_page_is_served_with_no_external_assets(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "data-clip-id" not in page.text or "dataset.clipId" in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+
+
+def test_api_key_guards_everything_but_health(library, video_files):
+    ingest(library, [video_files["short"]])
+    settings = library.settings.model_copy(update={"api_key": "s3cret"})
+    with TestClient(create_app(settings, library=library)) as guarded:
+        assert guarded.get("/health").status_code == 200
+        assert guarded.get("/search", params={"q": "a"}).status_code == 401
+        assert guarded.get("/", params={}).status_code == 401
+        assert guarded.get("/search", params={"q": "a"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = guarded.get("/search", params={"q": "a"}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        video_url = ok.json()["results"][0]["video_url"]
+        assert guarded.get(video_url, params={"key": "s3cret"}).status_code == 200

@@ -7,10 +7,13 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query, Request
+import secrets
+from importlib import resources
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 
 from vsearch.api.metrics import Metrics
 from vsearch.api.schemas import Health, Result, SearchPage
@@ -31,7 +34,12 @@ def create_app(settings: Settings, library=None) -> FastAPI:
         if library is None:
             app.state.library.close()
 
-    app = FastAPI(title="vsearch", summary="Semantic search over a video library with X-CLIP", lifespan=lifespan)
+    app = FastAPI(
+        title="vsearch",
+        summary="Semantic search over a video library with X-CLIP",
+        lifespan=lifespan,
+        dependencies=[Depends(_key_checker(settings.api_key))],
+    )
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
     lock = threading.Lock()  # one inference at a time: the model's threads already use every core
@@ -102,6 +110,11 @@ def create_app(settings: Settings, library=None) -> FastAPI:
                 raise HTTPException(404, f"cannot make a thumbnail: {exc}") from exc
         return FileResponse(target, media_type="image/jpeg")
 
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> str:
+        """The search page: a box, a grid of results, a player (every asset served from here)."""
+        return (resources.files("vsearch.api") / "static" / "index.html").read_text()
+
     @app.get("/health", response_model=Health)
     async def health(request: Request) -> Health:
         with request.app.state.library.sessions() as session:
@@ -115,6 +128,20 @@ def create_app(settings: Settings, library=None) -> FastAPI:
         return metrics.render(counts)
 
     return app
+
+
+def _key_checker(api_key: str | None):
+    """With VSEARCH_API_KEY set, every endpoint but /health needs it: a Bearer header, or ?key= for media URLs."""
+
+    async def check(request: Request) -> None:
+        if not api_key or request.url.path == "/health":
+            return
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("key", "")
+        if not secrets.compare_digest(given.encode(), api_key.encode()):
+            raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+
+    return check
 
 
 def _media_type(path: str) -> str:
