@@ -1,0 +1,76 @@
+"""The search page in a real headless Chromium: results with thumbnails, a click plays the clip."""
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from vsearch.api import create_app
+from vsearch.ingest import ingest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Chromium and chromedriver are not installed")
+
+
+@pytest.fixture
+def server(library, video_files):
+    import uvicorn
+
+    ingest(library, [video_files["vp9"], video_files["h264"]])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(library.settings, library=library), host="127.0.0.1", port=port,
+                            log_level="warning")
+    uvicorn_server = uvicorn.Server(config)
+    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not uvicorn_server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uvicorn_server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={tmp_path / 'chromium'}",
+                 "--window-size=1200,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_open_query_see_thumbnails_click_and_play(server, browser, video_files):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{server}/?q=a+white+square")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".result[data-clip-id]")) >= 4)
+    assert browser.find_element(By.ID, "q").get_attribute("value") == "a white square"
+    wait.until(lambda d: d.execute_script(
+        "return [...document.querySelectorAll('.result img')].every(i => i.complete && i.naturalWidth > 0)"))
+    # the VP9 WebM clip that starts after 0 s: any browser can play it
+    target = next(card for card in browser.find_elements(By.CSS_SELECTOR, ".result")
+                  if "vp9.webm" in card.text and not card.text.split("\n")[1].startswith("0:00:00.0"))
+    start = float(target.text.split("\n")[1].split("–")[0].split(":")[-1])
+    target.click()
+    wait.until(lambda d: d.execute_script(
+        "const v = document.getElementById('video'); return !v.paused && v.currentTime > 0;"))
+    current = browser.execute_script("return document.getElementById('video').currentTime")
+    assert start - 0.1 <= current <= start + 3.0
+    assert str(video_files["vp9"]).endswith(browser.execute_script(
+        "return decodeURIComponent(document.getElementById('now').textContent)").split()[0].split("/")[-1])
