@@ -10,7 +10,7 @@ from typing import Annotated
 import secrets
 from importlib import resources
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
@@ -23,13 +23,18 @@ from vsearch.store import repo
 from vsearch.store.models import Clip, Video
 
 
+# ids are 32-bit INTEGER keys (Postgres): larger numbers are a 422, not a database error
+RowId = Annotated[int, Path(ge=0, le=2**31 - 1)]
+
+
 def create_app(settings: Settings, library=None) -> FastAPI:
     """The API over the library in `settings.data_dir` (or over `library`, already open)."""
     from vsearch.library import Library
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.library = library or Library(settings)
+        if library is None:
+            app.state.library = Library(settings)
         yield
         if library is None:
             app.state.library.close()
@@ -40,6 +45,8 @@ def create_app(settings: Settings, library=None) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(_key_checker(settings.api_key))],
     )
+    if library is not None:
+        app.state.library = library
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
     lock = threading.Lock()  # one inference at a time: the model's threads already use every core
@@ -81,20 +88,20 @@ def create_app(settings: Settings, library=None) -> FastAPI:
                           next_offset=offset + k if more else None)
 
     @app.get("/videos/{video_id}/file", response_class=FileResponse)
-    async def video_file(request: Request, video_id: int):
+    async def video_file(request: Request, video_id: RowId):
         """The original file, by id only (never by a path from the request); supports Range requests."""
         with request.app.state.library.sessions() as session:
             video = session.get(Video, video_id)
         if video is None or video.status != "indexed":
             raise HTTPException(404, "no such video")
-        from pathlib import Path
+        from pathlib import Path as FilePath
 
-        if not Path(video.path).is_file():
+        if not FilePath(video.path).is_file():
             raise HTTPException(404, "the video file is gone")
         return FileResponse(video.path, media_type=_media_type(video.path))
 
     @app.get("/clips/{clip_id}/thumbnail", response_class=FileResponse)
-    async def clip_thumbnail(request: Request, clip_id: int):
+    async def clip_thumbnail(request: Request, clip_id: RowId):
         from vsearch.thumbnails import make_thumbnail, thumbnail_path
 
         with request.app.state.library.sessions() as session:
