@@ -102,3 +102,18 @@ def test_api_key_guards_everything_but_health(library, video_files):
         assert ok.status_code == 200
         video_url = ok.json()["results"][0]["video_url"]
         assert guarded.get(video_url, params={"key": "s3cret"}).status_code == 200
+
+
+def test_preview_of_a_file_browsers_cannot_play(client, video_files):
+    import av
+
+    results = client.get("/search", params={"q": "a", "k": 100, "rerank": "false"}).json()["results"]
+    avi = next(r for r in results if r["path"].endswith("mjpeg.avi"))
+    webm = next(r for r in results if r["path"].endswith("vp9.webm"))
+    assert avi["playable"] is False and webm["playable"] is True
+    response = client.get(avi["preview_url"])
+    assert response.status_code == 200 and response.headers["content-type"] == "video/webm"
+    with av.open(__import__("io").BytesIO(response.content)) as container:
+        times = [frame.time for frame in container.decode(video=0)]
+    assert times[0] == 0.0 and times[-1] == pytest.approx(avi["end"] - avi["start"] - 0.1, abs=0.15)
+    assert client.get(avi["preview_url"]).content == response.content  # cached

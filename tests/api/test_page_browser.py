@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Chromiu
 def server(library, video_files):
     import uvicorn
 
-    ingest(library, [video_files["vp9"], video_files["h264"]])
+    ingest(library, [video_files["vp9"], video_files["h264"], video_files["mjpeg"]])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -74,3 +74,16 @@ def test_open_query_see_thumbnails_click_and_play(server, browser, video_files):
     assert start - 0.1 <= current <= start + 3.0
     assert str(video_files["vp9"]).endswith(browser.execute_script(
         "return decodeURIComponent(document.getElementById('now').textContent)").split()[0].split("/")[-1])
+
+
+def test_a_file_browsers_cannot_play_plays_its_preview(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{server}/?q=a+white+square")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: any("mjpeg.avi" in c.text for c in d.find_elements(By.CSS_SELECTOR, ".result")))
+    next(c for c in browser.find_elements(By.CSS_SELECTOR, ".result") if "mjpeg.avi" in c.text).click()
+    wait.until(lambda d: d.execute_script(
+        "const v = document.getElementById('video'); return !v.paused && v.currentTime > 0;"))
+    assert "/preview" in browser.execute_script("return document.getElementById('video').currentSrc")

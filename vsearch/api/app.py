@@ -79,8 +79,10 @@ def create_app(settings: Settings, library=None) -> FastAPI:
         if response is None:
             return SearchPage(query=q, model=settings.model_id, took_ms=0.0, ranking="none", candidates=0,
                               notice=notice, results=[], offset=offset, next_offset=None)
+        playable = _playable(request.app.state.library, {r.video_id for r in response.results})
         results = [
-            Result(**r.__dict__, thumbnail_url=f"/clips/{r.clip_id}/thumbnail", video_url=f"/videos/{r.video_id}/file")
+            Result(**r.__dict__, thumbnail_url=f"/clips/{r.clip_id}/thumbnail", video_url=f"/videos/{r.video_id}/file",
+                   preview_url=f"/clips/{r.clip_id}/preview", playable=playable.get(r.video_id, False))
             for r in response.results
         ]
         more = response.candidates > offset + len(results) and len(results) == k
@@ -117,6 +119,24 @@ def create_app(settings: Settings, library=None) -> FastAPI:
                 raise HTTPException(404, f"cannot make a thumbnail: {exc}") from exc
         return FileResponse(target, media_type="image/jpeg")
 
+    @app.get("/clips/{clip_id}/preview", response_class=FileResponse)
+    async def clip_preview(request: Request, clip_id: RowId):
+        """The clip's span as a browser-playable VP9 WebM (made once, cached in the data dir)."""
+        from vsearch.preview import make_preview, preview_path
+
+        with request.app.state.library.sessions() as session:
+            clip = session.get(Clip, clip_id)
+            video = clip.video if clip is not None else None
+        if clip is None:
+            raise HTTPException(404, "no such clip")
+        target = preview_path(settings.data_dir, clip_id)
+        if not target.exists():
+            try:
+                await run_in_threadpool(make_preview, video.path, clip.start_time, clip.end_time, target)
+            except Exception as exc:  # noqa: BLE001 - the file changed or vanished since ingest
+                raise HTTPException(404, f"cannot make a preview: {exc}") from exc
+        return FileResponse(target, media_type="video/webm")
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
         """The search page: a box, a grid of results, a player (every asset served from here)."""
@@ -135,6 +155,16 @@ def create_app(settings: Settings, library=None) -> FastAPI:
         return metrics.render(counts)
 
     return app
+
+
+def _playable(library, video_ids: set[int]) -> dict[int, bool]:
+    from sqlalchemy import select
+
+    from vsearch.preview import browser_playable
+
+    with library.sessions() as session:
+        rows = session.execute(select(Video.id, Video.container, Video.codec).where(Video.id.in_(video_ids))).all()
+    return {video_id: browser_playable(container, codec) for video_id, container, codec in rows}
 
 
 def _key_checker(api_key: str | None):

@@ -15,6 +15,8 @@ class Result(BaseModel):
     end: float
     thumbnail_url: str
     video_url: str
+    preview_url: str  # a browser-playable transcode of the clip alone (starts at 0)
+    playable: bool  # whether browsers play the original file (else use preview_url)
 
 
 class SearchPage(BaseModel):
