@@ -102,40 +102,40 @@ def create_app(settings: Settings, library=None) -> FastAPI:
             raise HTTPException(404, "the video file is gone")
         return FileResponse(video.path, media_type=_media_type(video.path))
 
-    @app.get("/clips/{clip_id}/thumbnail", response_class=FileResponse)
-    async def clip_thumbnail(request: Request, clip_id: RowId):
-        from vsearch.thumbnails import make_thumbnail, thumbnail_path
-
+    async def cached_clip_media(request: Request, clip_id: int, what: str, target, make, media_type: str):
+        """Serve a file derived from a clip, making it first (off the event loop) when it is not cached."""
         with request.app.state.library.sessions() as session:
             clip = session.get(Clip, clip_id)
             video = clip.video if clip is not None else None
         if clip is None:
             raise HTTPException(404, "no such clip")
-        target = thumbnail_path(settings.data_dir, clip_id)
-        if not target.exists():
+        path = target(settings.data_dir, clip_id)
+        if not path.exists():
             try:
-                await run_in_threadpool(make_thumbnail, video.path, clip.frame_indices, target)
+                await run_in_threadpool(make, clip, video, path)
             except Exception as exc:  # noqa: BLE001 - the file changed or vanished since ingest
-                raise HTTPException(404, f"cannot make a thumbnail: {exc}") from exc
-        return FileResponse(target, media_type="image/jpeg")
+                raise HTTPException(404, f"cannot make a {what}: {exc}") from exc
+        return FileResponse(path, media_type=media_type)
+
+    @app.get("/clips/{clip_id}/thumbnail", response_class=FileResponse)
+    async def clip_thumbnail(request: Request, clip_id: RowId):
+        """A JPEG of the clip's middle sampled frame (made once, cached in the data dir)."""
+        from vsearch.thumbnails import make_thumbnail, thumbnail_path
+
+        def make(clip, video, path):
+            make_thumbnail(video.path, clip.frame_indices, path)
+
+        return await cached_clip_media(request, clip_id, "thumbnail", thumbnail_path, make, "image/jpeg")
 
     @app.get("/clips/{clip_id}/preview", response_class=FileResponse)
     async def clip_preview(request: Request, clip_id: RowId):
         """The clip's span as a browser-playable VP9 WebM (made once, cached in the data dir)."""
         from vsearch.preview import make_preview, preview_path
 
-        with request.app.state.library.sessions() as session:
-            clip = session.get(Clip, clip_id)
-            video = clip.video if clip is not None else None
-        if clip is None:
-            raise HTTPException(404, "no such clip")
-        target = preview_path(settings.data_dir, clip_id)
-        if not target.exists():
-            try:
-                await run_in_threadpool(make_preview, video.path, clip.start_time, clip.end_time, target)
-            except Exception as exc:  # noqa: BLE001 - the file changed or vanished since ingest
-                raise HTTPException(404, f"cannot make a preview: {exc}") from exc
-        return FileResponse(target, media_type="video/webm")
+        def make(clip, video, path):
+            make_preview(video.path, clip.start_time, clip.end_time, path)
+
+        return await cached_clip_media(request, clip_id, "preview", preview_path, make, "video/webm")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
