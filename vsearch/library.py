@@ -82,11 +82,9 @@ class Library:
         """
         if self._index is None:
             return 0
-        known = self._index.ids()
-        last = int(known.max()) if len(known) else 0
         added = 0
         with self.sessions() as session:
-            for ids, vectors in repo.iter_embeddings(session, after=last):
+            for ids, vectors in repo.iter_embeddings(session, after=self._index.max_id):
                 self._index.add(ids, vectors)
                 added += len(ids)
         return added

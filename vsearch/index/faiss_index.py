@@ -50,6 +50,7 @@ class ClipIndex:
         # HNSW graphs cannot drop vectors: deleted ids are filtered out until the next rebuild
         self.removed: set[int] = set(int(i) for i in removed)
         self._gpu = None  # a copy on the GPU for exact search, where faiss-gpu is installed
+        self._max_id: int | None = None  # highest id ever added (ids only grow), found once then kept
         if self.spec.kind == "hnsw":
             _inner(self.index).hnsw.efSearch = self.spec.ef_search
 
@@ -63,9 +64,20 @@ class ClipIndex:
         ids = faiss.vector_to_array(self.index.id_map)
         return ids[~np.isin(ids, list(self.removed))] if self.removed else ids
 
+    @property
+    def max_id(self) -> int:
+        """The highest clip id added so far (0 for an empty index), without copying the id map each time."""
+        if self._max_id is None:
+            import faiss
+
+            every = faiss.vector_to_array(self.index.id_map)
+            self._max_id = int(every.max()) if len(every) else 0
+        return self._max_id
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self._gpu = None
         if len(ids):
+            self._max_id = max(self.max_id, int(np.max(ids)))
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, np.int64))
 
     def remove(self, ids) -> None:
