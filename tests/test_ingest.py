@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from tests.videos import BAD, GOOD, encode
 from vsearch.errors import EmptyLibraryError, ModelMismatchError
@@ -15,6 +16,7 @@ from vsearch.media.decode import probe
 from vsearch.search import search
 from vsearch.status import iter_export, library_status, prune_missing
 from vsearch.store import repo
+from vsearch.thumbnails import make_thumbnail, thumbnail_path
 
 
 def _by_path(records):
@@ -127,6 +129,9 @@ def test_changed_touched_moved_and_deleted_files(library, fresh_library_folder):
     assert len(index) == library_status(library)["clips"] == before + 1 - 2
     stored = set(index.ids().tolist())
     assert new_ids <= stored and not (stored & old_ids)
+    data_dir = library.settings.data_dir
+    assert all(thumbnail_path(data_dir, i).exists() for i in new_ids)
+    assert not any(thumbnail_path(data_dir, i).exists() for i in old_ids)
 
 
 def test_prune_forgets_missing_files(library, fresh_library_folder):
@@ -187,6 +192,19 @@ def test_inline_and_worker_decoding_agree(library, video_files, settings, xclip)
     b = [r["embedding"] for r in iter_export(inline)]
     np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-6)
     inline.close()
+
+
+@pytest.mark.parametrize("name", ["h264", "rotated", "mjpeg"])
+def test_ingest_stores_each_clips_thumbnail(library, video_files, name, tmp_path):
+    ingest(library, [video_files[name]])
+    records = list(iter_export(library))
+    assert records
+    for record in records:
+        stored = thumbnail_path(library.settings.data_dir, record["clip_id"])
+        remade = make_thumbnail(record["path"], record["frame_indices"], tmp_path / f"{record['clip_id']}.jpg")
+        a, b = (np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) for p in (stored, remade))
+        assert a.shape == b.shape and max(a.shape[:2]) <= 320
+        assert np.abs(a - b).mean() < 2.0  # the same frame; only the decoder's seek path differs
 
 
 def test_probe_reports_what_ingest_records(library, video_files):

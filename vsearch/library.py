@@ -8,8 +8,10 @@ from vsearch.config import Settings
 from vsearch.errors import ModelMismatchError
 from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar, rebuild_index, spec_for
 from vsearch.index.features import FeatureStore
+from vsearch.preview import preview_path
 from vsearch.store import repo
 from vsearch.store.db import open_store
+from vsearch.thumbnails import thumbnail_path
 
 
 class Library:
@@ -121,7 +123,8 @@ class Library:
         return self._features
 
     def drop_derived(self, clip_ids) -> None:
-        """Deleted clips leave the FAISS index and the feature store (the database is already updated)."""
+        """Deleted clips leave the FAISS index, the feature store and the media cache (the database is
+        already updated)."""
         if not clip_ids:
             return
         if self.built_with[1] is not None:
@@ -129,6 +132,9 @@ class Library:
         store = self.features()
         if store is not None:
             store.discard(clip_ids)
+        for clip_id in clip_ids:
+            thumbnail_path(self.settings.data_dir, int(clip_id)).unlink(missing_ok=True)
+            preview_path(self.settings.data_dir, int(clip_id)).unlink(missing_ok=True)
 
     def forget_everything(self) -> None:
         """Drop every video, clip and the recorded model (before re-embedding with another model)."""

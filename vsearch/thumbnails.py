@@ -1,10 +1,15 @@
-"""Thumbnails: a JPEG of a clip's middle sampled frame, cached in the data dir."""
+"""Thumbnails: a JPEG of a clip's middle sampled frame, stored in the data dir.
+
+Ingest makes them from the frames it decodes anyway (`encode_thumbnail` runs in the decode
+workers); `make_thumbnail` decodes the frame again when a stored one has gone missing.
+"""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from vsearch.media.decode import probe, sources_for
@@ -18,7 +23,7 @@ def thumbnail_path(data_dir: Path, clip_id: int) -> Path:
 
 def make_thumbnail(video_path: str, frame_indices: list[int], target: Path) -> Path:
     """Decode the clip's middle sampled frame and write it as a JPEG (atomically)."""
-    index = frame_indices[len(frame_indices) // 2]
+    index = middle_frame(frame_indices)
     info = probe(Path(video_path))
     error = None
     for source in sources_for(info):
@@ -31,12 +36,27 @@ def make_thumbnail(video_path: str, frame_indices: list[int], target: Path) -> P
             source.close()
     else:
         raise RuntimeError(f"cannot decode frame {index} of {video_path}: {error}")
+    return write_thumbnail(target, encode_thumbnail(frame))
+
+
+def middle_frame(frame_indices) -> int:
+    """The sampled frame a clip's thumbnail shows."""
+    return frame_indices[len(frame_indices) // 2]
+
+
+def encode_thumbnail(frame: np.ndarray) -> bytes:
+    """An HxWx3 uint8 RGB frame as a JPEG that fits THUMBNAIL_SIZE."""
     image = Image.fromarray(frame)
     image.thumbnail(THUMBNAIL_SIZE)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def write_thumbnail(target: Path, jpeg: bytes) -> Path:
+    """Write atomically, so a reader never sees half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(buffer.getvalue())
+    tmp.write_bytes(jpeg)
     tmp.replace(target)
     return target

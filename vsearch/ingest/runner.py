@@ -17,6 +17,7 @@ from vsearch.media.sample import ClipPlan
 from vsearch.model.preprocess import normalize
 from vsearch.store import repo
 from vsearch.store.models import Clip, Video
+from vsearch.thumbnails import thumbnail_path, write_thumbnail
 from vsearch.workers import DecodePool
 
 @dataclass
@@ -29,6 +30,7 @@ class _Pending:
     plans: dict[int, ClipPlan] = field(default_factory=dict)
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     features: dict[int, np.ndarray] = field(default_factory=dict)
+    thumbnails: dict[int, bytes] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -130,6 +132,7 @@ def _embed_files(library, files: list[FileState], summary: IngestSummary, progre
                 timings["preprocess"] += message.preprocess_s
                 buffer.extend((message.task, plan, frames) for plan, frames in zip(message.plans, message.frames))
                 pending[message.task].plans.update((p.ordinal, p) for p in message.plans)
+                pending[message.task].thumbnails.update((p.ordinal, t) for p, t in zip(message.plans, message.thumbnails))
                 while len(buffer) >= settings.batch_size:
                     embed(settings.batch_size)
             elif isinstance(message, VideoStarted):
@@ -141,6 +144,7 @@ def _embed_files(library, files: list[FileState], summary: IngestSummary, progre
                 pending[message.task].plans.clear()
                 pending[message.task].vectors.clear()
                 pending[message.task].features.clear()
+                pending[message.task].thumbnails.clear()
                 buffer[:] = [b for b in buffer if b[0] != message.task]
             elif isinstance(message, VideoFailed):
                 state = pending.pop(message.task).state
@@ -196,6 +200,8 @@ def _write_video(library, index, item: _Pending) -> None:
         store = library.features(features.shape[1], features.shape[2])
         if store is not None:  # written before the commit: a committed clip always has its features
             store.write(new_ids, features)
+        for clip_id, ordinal in zip(new_ids.tolist(), ordinals):
+            write_thumbnail(thumbnail_path(library.settings.data_dir, clip_id), item.thumbnails[ordinal])
     library.drop_derived(old_ids)
     index.add(new_ids, np.stack([item.vectors[o] for o in ordinals]))
 

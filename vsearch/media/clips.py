@@ -2,7 +2,8 @@
 
 `produce_clips` turns one file into a stream of messages (started, clip chunks, done or
 failed). It runs in decode worker processes; frames are resized and cropped there (uint8,
-the costly half of preprocessing) so only small arrays travel to the model's process.
+the costly half of preprocessing) so only small arrays travel to the model's process, and
+each clip's thumbnail is encoded there from the full-size frame the decoder gave anyway.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from vsearch.errors import DecodeError
 from vsearch.media.decode import VideoProbe, probe, sources_for
 from vsearch.media.sample import ClipPlan, plan_clips, video_duration
 from vsearch.model.preprocess import PreprocessSpec, resize_and_crop
+from vsearch.thumbnails import encode_thumbnail, middle_frame
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ClipChunk:
     task: int
     plans: list[ClipPlan]
     frames: np.ndarray  # (n, T, h, w, 3) uint8, resized and cropped
+    thumbnails: list[bytes]  # one JPEG per plan
     decode_s: float
     preprocess_s: float
 
@@ -74,25 +77,32 @@ class _Assembler:
     plans: list[ClipPlan]
     needed_by: dict[int, int] = field(default_factory=dict)
     crops: dict[int, np.ndarray] = field(default_factory=dict)
+    thumbnails: dict[int, bytes] = field(default_factory=dict)
+    middles: set[int] = field(default_factory=set)
     next_plan: int = 0
 
     def __post_init__(self):
         for plan in self.plans:
             for index in set(plan.frame_indices):
                 self.needed_by[index] = self.needed_by.get(index, 0) + 1
+            self.middles.add(middle_frame(plan.frame_indices))
 
-    def add(self, index: int, crop: np.ndarray) -> list[tuple[ClipPlan, np.ndarray]]:
-        self.crops[index] = crop
+    def add(self, index: int, frame: np.ndarray, spec: PreprocessSpec) -> list[tuple[ClipPlan, np.ndarray, bytes]]:
+        self.crops[index] = resize_and_crop(frame, spec)
+        if index in self.middles:
+            self.thumbnails[index] = encode_thumbnail(frame)
         ready = []
         while self.next_plan < len(self.plans):
             plan = self.plans[self.next_plan]
             if not all(i in self.crops for i in plan.frame_indices):
                 break
-            ready.append((plan, np.stack([self.crops[i] for i in plan.frame_indices])))
+            thumbnail = self.thumbnails[middle_frame(plan.frame_indices)]
+            ready.append((plan, np.stack([self.crops[i] for i in plan.frame_indices]), thumbnail))
             for index in set(plan.frame_indices):
                 self.needed_by[index] -= 1
                 if self.needed_by[index] == 0:
                     del self.crops[index]
+                    self.thumbnails.pop(index, None)
             self.next_plan += 1
         return ready
 
@@ -127,7 +137,7 @@ def produce_clips(task: int, path: Path, job: ClipJob) -> Iterator[object]:
 def _chunks(task: int, source, plans: list[ClipPlan], job: ClipJob) -> Iterator[ClipChunk]:
     assembler = _Assembler(plans)
     wanted = sorted(assembler.needed_by)
-    ready: list[tuple[ClipPlan, np.ndarray]] = []
+    ready: list[tuple[ClipPlan, np.ndarray, bytes]] = []
     decode_s = preprocess_s = 0.0
     frames = source.read_frames(wanted)
     while True:
@@ -137,7 +147,7 @@ def _chunks(task: int, source, plans: list[ClipPlan], job: ClipJob) -> Iterator[
         if item is None:
             break
         started = time.perf_counter()
-        ready += assembler.add(item[0], resize_and_crop(item[1], job.spec))
+        ready += assembler.add(item[0], item[1], job.spec)
         preprocess_s += time.perf_counter() - started
         if len(ready) >= job.chunk_clips:
             yield _chunk(task, ready, decode_s, preprocess_s)
@@ -149,4 +159,5 @@ def _chunks(task: int, source, plans: list[ClipPlan], job: ClipJob) -> Iterator[
 
 
 def _chunk(task: int, ready, decode_s: float, preprocess_s: float) -> ClipChunk:
-    return ClipChunk(task, [p for p, _ in ready], np.stack([f for _, f in ready]), decode_s, preprocess_s)
+    plans, frames, thumbnails = zip(*ready)
+    return ClipChunk(task, list(plans), np.stack(frames), list(thumbnails), decode_s, preprocess_s)
