@@ -26,7 +26,10 @@ class ExactScorer:
         import torch
 
         # a float32 copy on the CPU: small (a few M parameters), and exact whatever the model's device/dtype
+        from vsearch.model.cpu_gemm import use_onednn_linears
+
         generator = copy.deepcopy(model.prompts_generator).float().cpu().eval()
+        use_onednn_linears(generator)
         self.visual_norm = generator.layernorm
         self.alpha = generator.alpha.detach()
         self.layers = []
@@ -47,6 +50,7 @@ class ExactScorer:
                 )
             )
         self.logit_scale = model.logit_scale.detach().float().cpu().exp()
+        self.tiny = torch.finfo(torch.float32).tiny
         self._torch = torch
 
     def prompted_text(self, text, features):
@@ -60,6 +64,7 @@ class ExactScorer:
             queries = q_proj(norm1(state)).view(state.shape[0], heads, head_dim)  # (1 or N, H, hd)
             keys_side = (torch.einsum("nhd,hdk->nhk", queries, w_k) * scale).expand(count, -1, -1)  # (N, H, D)
             weights = torch.softmax(torch.einsum("nhk,npk->nhp", keys_side, visual), dim=-1)
+            weights = weights.masked_fill_(weights < self.tiny, 0.0)  # denormals: see __call__
             context = torch.einsum("nhp,npk->nhk", weights, visual)  # (N, H, D)
             attended = torch.einsum("nhk,hdk->nhd", context, w_v).reshape(count, heads * head_dim)
             state = state + proj(attended)
@@ -72,6 +77,10 @@ class ExactScorer:
         Features may be float16 (as stored); they are computed with in float32.
         """
         torch = self._torch
+        # Softmax over real clips' features underflows to denormal floats, which x86 multiplies many
+        # times slower; flushing them to zero changes nothing above 1e-38 and halves the rerank's time.
+        # The flag is per thread, so the attention weights are also flushed explicitly (OpenMP workers).
+        torch.set_flush_denormal(True)
         with torch.inference_mode():
             prompted = self.prompted_text(torch.from_numpy(np.asarray(text, np.float32)),
                                           torch.from_numpy(np.ascontiguousarray(features)).float())

@@ -109,6 +109,12 @@ class XClip:
         self.model = model.eval().to(device)
         if device == "cuda" and precision == "fp16":
             self.model.half()  # fp16 weights on the GPU: half the memory traffic, tensor cores
+        if device == "cpu":  # fp32 products (all of them in fp32 mode, the text tower always) via oneDNN if faster
+            from vsearch.model.cpu_gemm import use_onednn_linears
+            from vsearch.model.cpu_memory import keep_freed_memory
+
+            use_onednn_linears(self.model)
+            keep_freed_memory()
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.model_id = model_id
