@@ -96,23 +96,32 @@ def main() -> None:
                         break
                     ef *= 2
                 index.spec.ef_search = ef
-            latencies, search_ms = [], []
+            latencies, search_ms, text_ms, read_ms, rerank_ms = [], [], [], [], []
             for _ in range(args.repeats):
                 for text in QUERIES:
                     started = time.perf_counter()
                     projection = model.text_projections([text])[0]
                     t_search = time.perf_counter()
                     scores, found = index.search(normalize_rows(projection)[None], fetch)
-                    search_ms.append((time.perf_counter() - t_search) * 1000)
+                    t_read = time.perf_counter()
                     features, _ = store.read(found[0] % pool)
+                    t_rerank = time.perf_counter()
                     model.scorer(projection, vectors[found[0]], features)
-                    latencies.append((time.perf_counter() - started) * 1000)
+                    done = time.perf_counter()
+                    latencies.append((done - started) * 1000)
+                    text_ms.append((t_search - started) * 1000)
+                    search_ms.append((t_read - t_search) * 1000)
+                    read_ms.append((t_rerank - t_read) * 1000)
+                    rerank_ms.append((done - t_rerank) * 1000)
                     if kind == "flat":
                         exact_results[text] = set(found[0][:10].tolist())
             row[kind] = {
                 "build_s": round(build_s, 2),
                 "index_memory_mb": round(memory, 1),
+                "text_encoding_ms_p50": round(float(np.percentile(text_ms, 50)), 2),
                 "search_ms_p50": round(float(np.percentile(search_ms, 50)), 2),
+                "feature_read_ms_p50": round(float(np.percentile(read_ms, 50)), 2),
+                "rerank_ms_p50": round(float(np.percentile(rerank_ms, 50)), 2),
                 "query_ms_p50": round(float(np.percentile(latencies, 50)), 2),
                 "query_ms_p99": round(float(np.percentile(latencies, 99)), 2),
                 "recall_at_10_vs_exact": 1.0 if kind == "flat" else round(recall, 3),
