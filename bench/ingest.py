@@ -110,6 +110,35 @@ def model_only(checkpoint: Path, batch: int, precision: str, seconds: float = 20
     return clips / (time.perf_counter() - started)
 
 
+def precision_cosine(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
+    """Cosine of each fast-precision embedding to fp32 on the same real frames (min and mean)."""
+    import numpy as np
+
+    from vsearch.media.clips import ClipChunk, ClipJob, produce_clips
+    from vsearch.media.discover import discover
+    from vsearch.model.preprocess import normalize
+    from vsearch.model.xclip import XClip, resolve_precision
+
+    fp32 = XClip.load(str(checkpoint), device="auto", precision="fp32")
+    fast_precision = resolve_precision("auto", fp32.device)
+    if fast_precision == "fp32":
+        fast_precision = "bf16"  # still worth knowing where the CPU lacks fast bf16
+    job = ClipJob(fp32.spec, fp32.num_frames, 4.0, 4.0)
+    frames = []
+    for message in produce_clips(0, next(iter(discover([corpus]))), job):
+        if isinstance(message, ClipChunk):
+            frames.extend(message.frames)
+        if len(frames) >= clips:
+            break
+    pixels = normalize(np.stack(frames[:clips]), fp32.spec)
+    reference = fp32.embed_clips(pixels).vectors
+    del fp32
+    fast = XClip.load(str(checkpoint), device="auto", precision=fast_precision).embed_clips(pixels).vectors
+    cosines = (reference * fast).sum(axis=1)
+    return {"precision": fast_precision, "clips": len(cosines), "min": round(float(cosines.min()), 6),
+            "mean": round(float(cosines.mean()), 6)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, help="folder of videos (default: a generated one)")
@@ -148,6 +177,7 @@ def main() -> None:
         decode_rate = max(decode_rates.values())  # the ceiling takes decoding at its best setting
         model_rate = model_only(checkpoint, args.batch_size, args.precision)
         naive_rate = naive(corpus, checkpoint, args.naive_clips)
+        cosine = precision_cosine(corpus, checkpoint)
     ceiling = 1 / (1 / decode_rate + 1 / model_rate)
     print(json.dumps({
         "machine": machine(),
@@ -169,6 +199,7 @@ def main() -> None:
         "naive_clips_per_second": round(naive_rate, 3),
         "naive_clips_timed": args.naive_clips,
         "ingest_vs_naive": round(summary["clips_per_second"] / naive_rate, 2),
+        "fast_precision_cosine_to_fp32": cosine,
         "batch_size": args.batch_size,
         "precision": args.precision,
     }, indent=2))

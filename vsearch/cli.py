@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -115,6 +116,10 @@ def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembe
     Exit status: 0 every file indexed or unchanged; 1 some files failed (see the summary or
     `vsearch status`); 2 usage error; 3 configuration or model error; 130 interrupted.
     """
+    # Model threads that spin between operations take the cores the decode workers need; sleeping
+    # instead raised 2-core throughput by about 12 %. OpenMP reads this once, when torch loads.
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from vsearch.ingest import ingest as run_ingest
 
     ctx.obj.update(clip_seconds=clip_seconds, stride_seconds=stride_seconds, batch_size=batch_size, workers=workers,
@@ -200,6 +205,8 @@ def status(ctx, as_json):
     if params.get("kind") == "hnsw":
         click.echo(f"           HNSW M={params['hnsw_m']} efSearch={params['ef_search']}, "
                    f"recall@10 {params['recall_at_10']} against exact search")
+    elif params.get("planned") == "hnsw":
+        click.echo(f"           exact: HNSW reached only recall@10 {params['recall_at_10']} on these vectors")
     features = info["prompt_features"]
     if features["enabled"]:
         click.echo(f"features:  {features['bytes']} bytes, {features['bytes_per_clip']} per clip (exact ranking)")

@@ -99,7 +99,7 @@ class Library:
         with self.sessions() as session:
             current = repo.fingerprint(session)
         wanted = spec_for(current.count, self.settings.index_threshold)
-        if wanted.kind != self._index.spec.kind or self._index.stale_fraction > 0.1:
+        if wanted.kind != self._index.spec.chosen_kind or self._index.stale_fraction > 0.1:
             self.reindex()
             return
         self._index.save(self.index_path, model or "", current)

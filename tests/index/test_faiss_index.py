@@ -85,3 +85,21 @@ def test_past_the_threshold_an_hnsw_index_with_measured_recall(db_url, tmp_path)
     # a smaller library goes back to exact search
     assert load_index(path, sessions, "m", 8, threshold=10_000).spec.kind == "flat"
     sessions.kw["bind"].dispose()
+
+
+def test_hnsw_that_misses_the_recall_target_falls_back_to_exact_search(db_url, tmp_path, monkeypatch):
+    import vsearch.index.faiss_index as faiss_index
+
+    monkeypatch.setattr(faiss_index, "RECALL_TARGET", 1.01)  # unreachable: as on vectors HNSW handles badly
+    sessions, vectors = _store_with_clips(db_url, 400)
+    path = tmp_path / "index.faiss"
+    index = load_index(path, sessions, "m", 8, threshold=300)
+    assert index.spec.kind == "flat" and index.spec.planned == "hnsw" and index.spec.chosen_kind == "hnsw"
+    assert index.spec.recall_at_10 is not None and read_sidecar(path)["params"]["planned"] == "hnsw"
+    _, ids = index.search(vectors[7:8], 1)
+    assert len(index) == 400 and ids.shape == (1, 1)
+    # loading again keeps the exact index instead of rebuilding it
+    built = path.stat().st_mtime_ns
+    assert load_index(path, sessions, "m", 8, threshold=300).spec.planned == "hnsw"
+    assert path.stat().st_mtime_ns == built
+    sessions.kw["bind"].dispose()

@@ -34,6 +34,13 @@ class IndexSpec:
     ef_construction: int = 80
     ef_search: int = 64
     recall_at_10: float | None = None  # measured against exact search when built
+    # the kind the library's size asked for, where it differs: "hnsw" when HNSW could not reach
+    # RECALL_TARGET on these vectors and the index fell back to exact search
+    planned: str | None = None
+
+    @property
+    def chosen_kind(self) -> str:
+        return self.planned or self.kind
 
 
 def spec_for(size: int, threshold: int) -> IndexSpec:
@@ -148,6 +155,13 @@ class ClipIndex:
             index.add(ids, vectors)
         if index.spec.kind == "hnsw":
             tune_ef_search(index, session)
+            if index.spec.recall_at_10 < RECALL_TARGET:  # exact search is slower but never wrong
+                log.warning("HNSW reached recall@10 %.3f < %.2f at efSearch %d on this library; searching exactly",
+                            index.spec.recall_at_10, RECALL_TARGET, index.spec.ef_search)
+                recall = index.spec.recall_at_10
+                index = cls(dim, IndexSpec("flat", recall_at_10=recall, planned="hnsw"))
+                for ids, vectors in repo.iter_embeddings(session):
+                    index.add(ids, vectors)
         return index
 
 
@@ -222,7 +236,7 @@ def load_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int
             and path.exists()
             and meta.get("model") == model
             and meta.get("dim") == dim
-            and meta.get("kind") == wanted.kind
+            and ((meta.get("params") or {}).get("planned") or meta.get("kind")) == wanted.kind
             and meta.get("fingerprint") == current.as_list()
         ):
             try:
