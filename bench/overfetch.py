@@ -136,6 +136,8 @@ def main() -> None:
             "prompts_generator_as_is_default_blas": timed(
                 lambda: reference_scores(plain, text, vectors[some], features[some])),
             "feature_read_from_store": timed(lambda: library.features().read(ids[some])),
+            "vsearch_exact_scorer_500_candidates": timed(
+                lambda: model.scorer(text, vectors[:500], features[:500]), repeats=10),
             "text_encoding": timed(lambda: model.text_projections(["eating spaghetti"])),
         },
     }

@@ -80,6 +80,16 @@ def test_top10_equals_brute_force_forward(clip_library, brute_force, query):
     _assert_same_ranking(response.results, brute_force(query), 10)
 
 
+def test_rerank_in_chunks_gives_the_same_ranking(clip_library, brute_force, monkeypatch):
+    import vsearch.search
+
+    clips = library_status(clip_library)["clips"]
+    monkeypatch.setattr(vsearch.search, "RERANK_CHUNK", 7)  # several chunks, the last one short
+    response = search(clip_library, QUERIES[0], k=10, overfetch=clips)
+    assert response.ranking == "xclip" and response.candidates == clips
+    _assert_same_ranking(response.results, brute_force(QUERIES[0]), 10)
+
+
 def test_small_overfetch_misses_the_exact_winner(clip_library, brute_force):
     """Stage 1 alone (N = k) misses X-CLIP's best clip for some query; a larger N finds it."""
     clips = library_status(clip_library)["clips"]

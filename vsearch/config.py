@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # keep each clip's prompt features for exact X-CLIP ranking (about 50 KB a clip for base-patch32)
     prompt_features: bool = True
     # stage 1 fetches k x overfetch candidates for the exact rerank; see bench/overfetch.py
-    overfetch: int = Field(default=10, ge=1)
+    overfetch: int = Field(default=50, ge=1)  # from bench/overfetch.py: see README, Ranking
     # exact (flat) search below this many clips, an HNSW graph from here on; see bench/query.py
     index_threshold: int = Field(default=50_000, ge=1)
     # the HTTP server: origins allowed by CORS (JSON list in VSEARCH_CORS_ORIGINS)

@@ -19,6 +19,7 @@ from vsearch.store import repo
 
 EXACT = "xclip"  # scores are X-CLIP's logits_per_video
 COSINE = "embedding-cosine"  # stage 1 only: cosine of clip and text embeddings
+RERANK_CHUNK = 512  # candidates scored per call: about 100 MB of float32 features at most
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,15 @@ def _rerank(library, model, text_projection, found, rows):
         why = "prompt features are turned off" if not library.settings.prompt_features else "no prompt features stored"
         return None, f"{why}: ranked by embedding cosine (stage 1) only"
     ids = [i for _, i in found]
-    features, present = store.read(ids)
-    if not present.all():
-        return None, (f"{int((~present).sum())} candidate(s) lack prompt features (ingested without them): "
-                      "ranked by embedding cosine (stage 1) only; re-ingest with --reembed to rank exactly")
-    videos = np.stack([rows[i][0].vector() for i in ids])
-    logits = model.scorer(text_projection, videos, features)
+    logits = []
+    for start in range(0, len(ids), RERANK_CHUNK):  # bounded memory however many candidates
+        chunk = ids[start : start + RERANK_CHUNK]
+        features, present = store.read(chunk)
+        if not present.all():
+            return None, (f"{int((~present).sum())} candidate(s) lack prompt features (ingested without them): "
+                          "ranked by embedding cosine (stage 1) only; re-ingest with --reembed to rank exactly")
+        videos = np.stack([rows[i][0].vector() for i in chunk])
+        logits.append(model.scorer(text_projection, videos, features))
+    logits = np.concatenate(logits)
     order = np.argsort(-logits, kind="stable")
     return [(float(logits[j]), ids[j]) for j in order], None
