@@ -79,13 +79,14 @@ def search(library, text: str, k: int = 10, rerank: bool = True, overfetch: int 
     scores, ids = index.search(normalize_rows(text_projection)[None], fetch)
     found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
     with library.sessions() as session:
-        rows = repo.clips_with_videos(session, [i for _, i in found])
-    found = [(s, i) for s, i in found if i in rows]  # a clip deleted since the index was loaded
-    ranking, notice = COSINE, None
-    if rerank and found:
-        exact, notice = _rerank(library, model, text_projection, found, rows)
-        if exact is not None:
-            found, ranking = exact, EXACT
+        vectors = repo.clip_vectors(session, [i for _, i in found])
+        found = [(s, i) for s, i in found if i in vectors]  # a clip deleted since the index was loaded
+        ranking, notice = COSINE, None
+        if rerank and found:
+            exact, notice = _rerank(library, model, text_projection, found, vectors)
+            if exact is not None:
+                found, ranking = exact, EXACT
+        rows = repo.clips_with_videos(session, [i for _, i in found[offset:wanted]])
     results = [
         SearchResult(offset + n + 1, score, clip_id, rows[clip_id][1].id, rows[clip_id][1].path,
                      rows[clip_id][0].start_time, rows[clip_id][0].end_time)
@@ -95,7 +96,7 @@ def search(library, text: str, k: int = 10, rerank: bool = True, overfetch: int 
     return SearchResponse(text, model_id or library.settings.model_id, took, ranking, len(found), notice, results)
 
 
-def _rerank(library, model, text_projection, found, rows):
+def _rerank(library, model, text_projection, found, vectors):
     """((score, id) by X-CLIP's score, None) — or (None, why not) when the features are not there."""
     store = library.features()
     if store is None:
@@ -109,7 +110,7 @@ def _rerank(library, model, text_projection, found, rows):
         if not present.all():
             return None, (f"{int((~present).sum())} candidate(s) lack prompt features (ingested without them): "
                           "ranked by embedding cosine (stage 1) only; re-ingest with --reembed to rank exactly")
-        videos = np.stack([rows[i][0].vector() for i in chunk])
+        videos = np.stack([vectors[i] for i in chunk])
         logits.append(model.scorer(text_projection, videos, features))
     logits = np.concatenate(logits)
     order = np.argsort(-logits, kind="stable")

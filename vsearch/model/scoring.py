@@ -64,7 +64,10 @@ class ExactScorer:
             queries = q_proj(norm1(state)).view(state.shape[0], heads, head_dim)  # (1 or N, H, hd)
             keys_side = (torch.einsum("nhd,hdk->nhk", queries, w_k) * scale).expand(count, -1, -1)  # (N, H, D)
             weights = torch.softmax(torch.einsum("nhk,npk->nhp", keys_side, visual), dim=-1)
-            weights = weights.masked_fill_(weights < self.tiny, 0.0)  # denormals: see __call__
+            # Softmax over real clips' features underflows to denormal floats, which x86 multiplies many
+            # times slower; zeroing them changes nothing above 1e-38. (Not set_flush_denormal: that is
+            # a per-thread processor flag, and would change the caller's floating point.)
+            weights = weights.masked_fill_(weights < self.tiny, 0.0)
             context = torch.einsum("nhp,npk->nhk", weights, visual)  # (N, H, D)
             attended = torch.einsum("nhk,hdk->nhd", context, w_v).reshape(count, heads * head_dim)
             state = state + proj(attended)
@@ -77,10 +80,6 @@ class ExactScorer:
         Features may be float16 (as stored); they are computed with in float32.
         """
         torch = self._torch
-        # Softmax over real clips' features underflows to denormal floats, which x86 multiplies many
-        # times slower; flushing them to zero changes nothing above 1e-38 and halves the rerank's time.
-        # The flag is per thread, so the attention weights are also flushed explicitly (OpenMP workers).
-        torch.set_flush_denormal(True)
         with torch.inference_mode():
             prompted = self.prompted_text(torch.from_numpy(np.asarray(text, np.float32)),
                                           torch.from_numpy(np.ascontiguousarray(features)).float())
