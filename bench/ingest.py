@@ -36,7 +36,7 @@ def generated_corpus(folder: Path, videos: int, seconds: float, width: int, heig
     return folder
 
 
-def decode_only(corpus: Path, checkpoint: Path, workers: int | None) -> float:
+def decode_only(corpus: Path, checkpoint: Path, workers: int | None, prescale: bool = True) -> float:
     """vsearch's decode workers alone (decode, sample, resize and crop) over the corpus."""
     import os
 
@@ -46,9 +46,11 @@ def decode_only(corpus: Path, checkpoint: Path, workers: int | None) -> float:
     from vsearch.model.xclip import XClip
     from vsearch.workers import DecodePool
 
-    settings = Settings(model=str(checkpoint), workers=workers if workers is not None else max(1, (os.cpu_count() or 2) - 1))
+    settings = Settings(model=str(checkpoint), workers=workers if workers is not None else max(1, (os.cpu_count() or 2) - 1),
+                        decoder_prescale=prescale)
     model = XClip.load(str(checkpoint), device="cpu", precision="fp32")
-    job = ClipJob(model.spec, model.num_frames, settings.clip_seconds, settings.stride_seconds)
+    job = ClipJob(model.spec, model.num_frames, settings.clip_seconds, settings.stride_seconds,
+                  decode_edge=model.spec.prescale_edge() if settings.decoder_prescale else None)
     started, clips = time.perf_counter(), 0
     for message in DecodePool(job, settings.workers).run(list(enumerate(discover([corpus])))):
         if isinstance(message, ClipChunk):
@@ -175,6 +177,7 @@ def main() -> None:
         worker_counts = [args.workers] if args.workers is not None else sorted({max(1, cores - 1), cores})
         decode_rates = {n: decode_only(corpus, checkpoint, n) for n in worker_counts}
         decode_rate = max(decode_rates.values())  # the ceiling takes decoding at its best setting
+        full_resolution_rate = decode_only(corpus, checkpoint, max(decode_rates, key=decode_rates.get), prescale=False)
         model_rate = model_only(checkpoint, args.batch_size, args.precision)
         naive_rate = naive(corpus, checkpoint, args.naive_clips)
         cosine = precision_cosine(corpus, checkpoint)
@@ -193,6 +196,8 @@ def main() -> None:
         },
         "decode_only_clips_per_second": round(decode_rate, 3),
         "decode_only_by_workers": {str(n): round(rate, 3) for n, rate in decode_rates.items()},
+        "decode_only_full_resolution_frames": round(full_resolution_rate, 3),
+        "serial_ceiling_with_full_resolution_decode": round(1 / (1 / full_resolution_rate + 1 / model_rate), 3),
         "model_only_clips_per_second": round(model_rate, 3),
         "serial_ceiling_clips_per_second": round(ceiling, 3),
         "ingest_vs_ceiling": round(summary["clips_per_second"] / ceiling, 3),

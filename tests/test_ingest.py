@@ -207,6 +207,20 @@ def test_ingest_stores_each_clips_thumbnail(library, video_files, name, tmp_path
         assert np.abs(a - b).mean() < 2.0  # the same frame; only the decoder's seek path differs
 
 
+def test_decoder_prescale_keeps_the_embeddings(library, settings, xclip, tmp_path):
+    """Frames scaled down in the decoder (to 320 px here) embed as full-resolution frames do."""
+    path = encode(tmp_path / "hd.mp4", seconds=5.0, fps=10, width=1280, height=720, hue=3)
+    ingest(library, [path])
+    full = Library(settings.model_copy(update={"decoder_prescale": False, "data_dir": settings.data_dir / "full",
+                                               "db_url": None}), model=xclip)
+    ingest(full, [path])
+    a = {(r["start"], r["end"]): np.asarray(r["embedding"]) for r in iter_export(library)}
+    b = {(r["start"], r["end"]): np.asarray(r["embedding"]) for r in iter_export(full)}
+    assert a.keys() == b.keys() and len(a) == 2
+    assert min(float(a[key] @ b[key]) for key in a) >= 0.999
+    full.close()
+
+
 def test_probe_reports_what_ingest_records(library, video_files):
     ingest(library, [video_files["rotated"]])
     with library.sessions() as session:

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     stride_seconds: float | None = Field(default=None, gt=0)
     batch_size: int = Field(default=8, ge=1)
     workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=0)
+    # let the decoder scale frames down to twice the model's input before the exact PIL resize: decoding
+    # 1080p is about 1.5x faster; embeddings within cosine 0.99997 of full-resolution frames (measured)
+    decoder_prescale: bool = True
     # keep each clip's prompt features for exact X-CLIP ranking (about 50 KB a clip for base-patch32)
     prompt_features: bool = True
     # stage 1 fetches k x overfetch candidates for the exact rerank; see bench/overfetch.py

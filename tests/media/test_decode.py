@@ -107,3 +107,22 @@ def test_the_main_stream_of_several_is_used(tmp_path):
     assert source.name == "pyav"
     _, frame = next(source.read_frames([3]))
     assert frame.shape == (64, 96, 3)
+
+
+def test_scaled_size_keeps_aspect_and_skips_small_savings():
+    from vsearch.media.decode import scaled_size
+
+    assert scaled_size(1080, 1920, 448) == (448, 796)
+    assert scaled_size(1920, 1080, 448) == (796, 448)  # portrait
+    assert scaled_size(480, 640, 448) == (480, 640)  # saves under a quarter: decode as is
+    assert scaled_size(720, 1280, None) == (720, 1280)
+
+
+def test_decord_scales_frames_in_the_decoder(tmp_path):
+    from tests.videos import encode
+
+    path = encode(tmp_path / "hd.mp4", seconds=1.0, fps=10, width=1280, height=720)
+    info = probe(path)
+    source = DecordSource(info, decode_edge=320)
+    index, frame = next(source.read_frames([3]))
+    assert frame.shape == (320, 568, 3) and index == 3

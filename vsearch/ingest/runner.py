@@ -90,7 +90,8 @@ def _embed_files(library, files: list[FileState], summary: IngestSummary, progre
     if library.built_with[0] is None:
         library.record_model(settings.model_id, model.embed_dim)
     index = library.index(model.embed_dim)
-    job = ClipJob(model.spec, model.num_frames, settings.clip_seconds, settings.stride_seconds)
+    job = ClipJob(model.spec, model.num_frames, settings.clip_seconds, settings.stride_seconds,
+                  decode_edge=model.spec.prescale_edge() if settings.decoder_prescale else None)
     pending = {task: _Pending(state) for task, state in enumerate(files)}
     buffer: list[tuple[int, ClipPlan, np.ndarray]] = []
     timings = summary.timings

@@ -31,6 +31,7 @@ class ClipJob:
     clip_seconds: float
     stride_seconds: float
     chunk_clips: int = 4
+    decode_edge: int | None = None  # decoders that can may scale frames to this shortest edge
 
 
 @dataclass
@@ -115,7 +116,7 @@ def produce_clips(task: int, path: Path, job: ClipJob) -> Iterator[object]:
         yield VideoFailed(task, str(exc))
         return
     reasons = []
-    for source in sources_for(info):
+    for source in sources_for(info, job.decode_edge):
         sent = False
         try:
             times = source.frame_times()

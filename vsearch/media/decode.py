@@ -238,12 +238,14 @@ class DecordSource:
     name = "decord"
     batch_frames = 16  # frames per get_batch call: bounds memory on long, high-resolution videos
 
-    def __init__(self, info: VideoProbe):
+    def __init__(self, info: VideoProbe, decode_edge: int | None = None):
         import decord
 
         self.info = info
+        height, width = scaled_size(info.height, info.width, decode_edge)
+        size = {"height": height, "width": width} if (height, width) != (info.height, info.width) else {}
         try:
-            self._reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0))
+            self._reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0), **size)
         except Exception as exc:  # decord raises its own DECORDError and RuntimeError
             raise DecodeError(f"decord cannot open: {exc}") from exc
         if len(self._reader) == 0:
@@ -285,15 +287,26 @@ def decord_available() -> bool:
     return True
 
 
-def sources_for(info: VideoProbe) -> Iterator[VideoSource]:
+def scaled_size(height: int, width: int, decode_edge: int | None) -> tuple[int, int]:
+    """(height, width) with the shortest edge brought down to `decode_edge` (even sizes, aspect kept);
+    unchanged when that would save little (less than a quarter of the edge)."""
+    short = min(height, width)
+    if not decode_edge or not short or decode_edge > 0.75 * short:
+        return height, width
+    scale = decode_edge / short
+    return max(2, round(height * scale / 2) * 2), max(2, round(width * scale / 2) * 2)
+
+
+def sources_for(info: VideoProbe, decode_edge: int | None = None) -> Iterator[VideoSource]:
     """Decoders to try for a probed video, best first: decord, then PyAV.
 
     decord is skipped where it would pick another stream than the main one, and for rotated
-    video (decord 0.6 reports rotated sizes but then fails to copy the frames).
+    video (decord 0.6 reports rotated sizes but then fails to copy the frames). With `decode_edge`,
+    decord scales frames in the decoder (cheaper than converting full-size frames to RGB).
     """
     if info.video_streams == 1 and info.rotation % 360 == 0 and decord_available():
         try:
-            yield DecordSource(info)
+            yield DecordSource(info, decode_edge)
         except DecodeError:
             pass
     yield PyAVSource(info)

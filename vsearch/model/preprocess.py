@@ -56,6 +56,14 @@ class PreprocessSpec:
         return height, width
 
 
+    def prescale_edge(self, minimum: int = 320) -> int | None:
+        """The shortest edge a decoder may scale frames to before `resize_and_crop`: twice the
+        resize target (so the exact resize still filters from a denser image), at least `minimum`
+        (thumbnails are made from the same frames). None when the spec does not resize."""
+        edge = self.shortest_edge or max(self.resize_height or 0, self.resize_width or 0)
+        return max(2 * edge, minimum) if edge else None
+
+
 def _as_dict(size) -> dict:
     if size is None:
         return {}
