@@ -141,6 +141,30 @@ def precision_cosine(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
             "mean": round(float(cosines.mean()), 6)}
 
 
+def prescale_cosine(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
+    """Cosine of embeddings from decoder-prescaled frames to those from full-size frames (fp32, same clips)."""
+    import numpy as np
+
+    from vsearch.media.clips import ClipChunk, ClipJob, produce_clips
+    from vsearch.media.decode import probe
+    from vsearch.media.discover import discover
+    from vsearch.model.preprocess import normalize
+    from vsearch.model.xclip import XClip
+
+    model = XClip.load(str(checkpoint), device="auto", precision="fp32")
+    largest = max(discover([corpus]), key=lambda path: min(probe(path).height, probe(path).width))
+    vectors = []
+    for edge in (None, model.spec.prescale_edge()):
+        job = ClipJob(model.spec, model.num_frames, 4.0, 4.0, decode_edge=edge)
+        frames = []
+        for message in produce_clips(0, largest, job):
+            if isinstance(message, ClipChunk):
+                frames.extend(message.frames)
+        vectors.append(model.embed_clips(normalize(np.stack(frames[:clips]), model.spec)).vectors)
+    cosines = (vectors[0] * vectors[1]).sum(axis=1)
+    return {"clips": len(cosines), "min": round(float(cosines.min()), 6), "mean": round(float(cosines.mean()), 6)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, help="folder of videos (default: a generated one)")
@@ -181,6 +205,7 @@ def main() -> None:
         model_rate = model_only(checkpoint, args.batch_size, args.precision)
         naive_rate = naive(corpus, checkpoint, args.naive_clips)
         cosine = precision_cosine(corpus, checkpoint)
+        prescale = prescale_cosine(corpus, checkpoint)
     ceiling = 1 / (1 / decode_rate + 1 / model_rate)
     print(json.dumps({
         "machine": machine(),
@@ -205,6 +230,7 @@ def main() -> None:
         "naive_clips_timed": args.naive_clips,
         "ingest_vs_naive": round(summary["clips_per_second"] / naive_rate, 2),
         "fast_precision_cosine_to_fp32": cosine,
+        "prescaled_frames_cosine_to_full_size": prescale,
         "batch_size": args.batch_size,
         "precision": args.precision,
     }, indent=2))
