@@ -207,9 +207,10 @@ def test_ingest_stores_each_clips_thumbnail(library, video_files, name, tmp_path
         assert np.abs(a - b).mean() < 2.0  # the same frame; only the decoder's seek path differs
 
 
-def test_decoder_prescale_keeps_the_embeddings(library, settings, xclip, tmp_path):
+@pytest.mark.parametrize("rotation", [0, 90])  # decord, and PyAV (decord is skipped for rotated video)
+def test_decoder_prescale_keeps_the_embeddings(library, settings, xclip, tmp_path, rotation):
     """Frames scaled down in the decoder (to 320 px here) embed as full-resolution frames do."""
-    path = encode(tmp_path / "hd.mp4", seconds=5.0, fps=10, width=1280, height=720, hue=3)
+    path = encode(tmp_path / "hd.mp4", seconds=5.0, fps=10, width=1280, height=720, hue=3, rotation=rotation)
     ingest(library, [path])
     full = Library(settings.model_copy(update={"decoder_prescale": False, "data_dir": settings.data_dir / "full",
                                                "db_url": None}), model=xclip)

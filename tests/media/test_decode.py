@@ -126,3 +126,14 @@ def test_decord_scales_frames_in_the_decoder(tmp_path):
     source = DecordSource(info, decode_edge=320)
     index, frame = next(source.read_frames([3]))
     assert frame.shape == (320, 568, 3) and index == 3
+
+
+def test_pyav_scales_rotated_frames_upright(tmp_path):
+    from tests.videos import encode
+
+    path = encode(tmp_path / "hd-rotated.mp4", seconds=1.0, fps=10, width=1280, height=720, rotation=90)
+    info = probe(path)
+    index, frame = next(PyAVSource(info, decode_edge=320).read_frames([2]))
+    assert frame.shape == (568, 320, 3) and index == 2
+    _, full = next(PyAVSource(info).read_frames([2]))
+    assert full.shape == (1280, 720, 3)

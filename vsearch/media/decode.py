@@ -178,8 +178,9 @@ class PyAVSource:
 
     name = "pyav"
 
-    def __init__(self, info: VideoProbe):
+    def __init__(self, info: VideoProbe, decode_edge: int | None = None):
         self.info = info
+        self.decode_edge = decode_edge
         self._times: np.ndarray | None = None
 
     def _open(self):
@@ -220,7 +221,10 @@ class PyAVSource:
             position = 0
             for index, frame in enumerate(_iter_decoded(container, stream)):
                 if index == wanted[position]:
-                    yield index, upright(frame.to_ndarray(format="rgb24"), self.info.rotation)
+                    # scaled in the same swscale call that converts to RGB, when asked to
+                    height, width = scaled_size(frame.height, frame.width, self.decode_edge)
+                    yield index, upright(frame.to_ndarray(format="rgb24", width=width, height=height),
+                                         self.info.rotation)
                     position += 1
                     if position == len(wanted):
                         return
@@ -302,11 +306,11 @@ def sources_for(info: VideoProbe, decode_edge: int | None = None) -> Iterator[Vi
 
     decord is skipped where it would pick another stream than the main one, and for rotated
     video (decord 0.6 reports rotated sizes but then fails to copy the frames). With `decode_edge`,
-    decord scales frames in the decoder (cheaper than converting full-size frames to RGB).
+    both scale frames while converting them to RGB (cheaper than full-size frames and a PIL resize).
     """
     if info.video_streams == 1 and info.rotation % 360 == 0 and decord_available():
         try:
             yield DecordSource(info, decode_edge)
         except DecodeError:
             pass
-    yield PyAVSource(info)
+    yield PyAVSource(info, decode_edge)
