@@ -146,7 +146,7 @@ def prescale_cosine(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
     import numpy as np
 
     from vsearch.media.clips import ClipChunk, ClipJob, produce_clips
-    from vsearch.media.decode import probe
+    from vsearch.media.probe import probe
     from vsearch.media.discover import discover
     from vsearch.model.preprocess import normalize
     from vsearch.model.xclip import XClip

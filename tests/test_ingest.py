@@ -12,7 +12,7 @@ from tests.videos import BAD, GOOD, encode
 from vsearch.errors import EmptyLibraryError, ModelMismatchError
 from vsearch.ingest import ingest
 from vsearch.library import Library
-from vsearch.media.decode import probe
+from vsearch.media.probe import probe
 from vsearch.search import search
 from vsearch.status import iter_export, library_status, prune_missing
 from vsearch.store import repo

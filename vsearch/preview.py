@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vsearch.media.decode import _iter_decoded, probe, upright
+from vsearch.media.decode import upright
+from vsearch.media.probe import iter_decoded, probe
 
 # What browsers play natively: these codecs in an MP4/MOV or WebM container.
 PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
@@ -43,7 +44,7 @@ def make_preview(video_path: str, start: float, end: float, target: Path) -> Pat
             encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
             encoder.time_base = encoder.codec_context.time_base = Fraction(1, 1000)  # real times: VFR-safe
             next_time, written = start, 0
-            for frame in _iter_decoded(source, stream):
+            for frame in iter_decoded(source, stream):
                 if frame.time is None:
                     continue
                 if first_time is None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vsearch.media.decode import probe, sources_for
+from vsearch.media.decode import sources_for
+from vsearch.media.probe import probe
 
 THUMBNAIL_SIZE = (320, 320)
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from vsearch.errors import DecodeError
-from vsearch.media.decode import DecordSource, PyAVSource, probe, sources_for, upright
+from vsearch.media.decode import DecordSource, PyAVSource, sources_for, upright
+from vsearch.media.probe import probe
 
 
 def _frames(path):

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from vsearch.errors import DecodeError
-from vsearch.media.decode import VideoProbe, probe, sources_for
+from vsearch.media.decode import sources_for
+from vsearch.media.probe import VideoProbe, probe
 from vsearch.media.sample import ClipPlan, plan_clips, video_duration
 from vsearch.model.preprocess import PreprocessSpec, resize_and_crop
 from vsearch.thumbnails import encode_thumbnail, middle_frame

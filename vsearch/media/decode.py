@@ -1,34 +1,19 @@
 """Decode: open a video and read RGB frames, upright, by index in presentation order.
 
-`probe` checks a file with PyAV (header plus its first frame) and says why it is not a
-usable video. `open_source` returns a `VideoSource`: decord where it can open the file,
+`probe` (vsearch/media/probe.py) checks a file with PyAV and says why it is not a usable
+video. `sources_for` yields `VideoSource`s to try: decord where it can open the file,
 PyAV otherwise. Both report real presentation timestamps, so variable frame rate is handled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from vsearch.errors import DecodeError
-
-
-@dataclass(frozen=True)
-class VideoProbe:
-    path: Path
-    container: str
-    codec: str
-    stream_index: int  # among the container's video streams
-    video_streams: int
-    width: int  # as displayed, after rotation
-    height: int
-    rotation: int  # degrees counter-clockwise to turn decoded frames upright
-    fps: float | None
-    duration: float | None  # as the container states it (may be missing or wrong)
+from vsearch.media.probe import VideoProbe, iter_decoded
 
 
 class VideoSource(Protocol):
@@ -53,100 +38,6 @@ def upright(frame: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(frame, k=turns)) if turns else frame
 
 
-def _pick_video_stream(container) -> tuple[int, object]:
-    """The main video stream: not cover art; the default one, else the largest picture."""
-    candidates = [s for s in container.streams.video if not _is_attached_picture(s)]
-    if not candidates:
-        raise DecodeError("no video stream")
-
-    def rank(stream):
-        default = bool(int(stream.disposition) & 0x1) if stream.disposition is not None else False
-        ctx = stream.codec_context
-        area = (ctx.width or 0) * (ctx.height or 0) if ctx is not None else 0
-        return (default, area, stream.frames or 0)
-
-    best = max(candidates, key=rank)
-    return list(container.streams.video).index(best), best
-
-
-def _is_attached_picture(stream) -> bool:
-    try:
-        return bool(int(stream.disposition) & 0x400)  # AV_DISPOSITION_ATTACHED_PIC
-    except (TypeError, ValueError):
-        return False
-
-
-def _iter_decoded(container, stream) -> Iterator:
-    """Every frame PyAV can decode, going on past damaged packets; stops at an unreadable container tail."""
-    import av
-
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            return
-        except av.FFmpegError:
-            return  # demuxer cannot go on (truncated file): keep what was decoded
-        try:
-            frames = packet.decode()
-        except av.FFmpegError:
-            continue  # one damaged packet: skip it, as a player does
-        yield from frames
-
-
-def probe(path: Path) -> VideoProbe:
-    """Open `path` with PyAV and decode one frame; raise DecodeError saying why it is not a video."""
-    import av
-
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise DecodeError("empty file (0 bytes)")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except av.FFmpegError as exc:
-        raise DecodeError(f"not a readable video ({_reason(exc)})") from exc
-    except OSError as exc:
-        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from exc
-    try:
-        index, stream = _pick_video_stream(container)
-        codec = stream.codec_context.name if stream.codec_context is not None else "unknown"
-        if stream.codec_context is None:
-            raise DecodeError(f"unsupported video codec ({codec})")
-        stream.thread_type = "AUTO"
-        first = next(_iter_decoded(container, stream), None)
-        if first is None:
-            raise DecodeError(f"no decodable video frame (codec {codec}; damaged, truncated or unsupported)")
-        rotation = int(round(getattr(first, "rotation", 0) or 0))
-        width, height = first.width, first.height
-        if round(rotation / 90) % 2:
-            width, height = height, width
-        rate = stream.average_rate or stream.guessed_rate
-        duration = None
-        if stream.duration and stream.time_base:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration:
-            duration = container.duration / 1_000_000
-        return VideoProbe(
-            path=path,
-            container=container.format.name,
-            codec=codec,
-            stream_index=index,
-            video_streams=len(container.streams.video),
-            width=width,
-            height=height,
-            rotation=rotation,
-            fps=float(rate) if rate else None,
-            duration=duration if duration and duration > 0 else None,
-        )
-    finally:
-        container.close()
-
-
 def plausible_times(times: np.ndarray, info: VideoProbe) -> bool:
     """Whether decoded timestamps can be trusted: finite, in order, spanning about what the file states.
 
@@ -166,11 +57,6 @@ def plausible_times(times: np.ndarray, info: VideoProbe) -> bool:
     if expected is None:
         return True
     return span <= 2 * expected + 10 and span >= 0.5 * expected - 1
-
-
-def _reason(exc: Exception) -> str:
-    text = getattr(exc, "strerror", None) or str(exc)
-    return text.split(": '")[0] if text else type(exc).__name__
 
 
 class PyAVSource:
@@ -197,7 +83,7 @@ class PyAVSource:
             try:
                 times = []
                 step = 1.0 / self.info.fps if self.info.fps else 0.04
-                for frame in _iter_decoded(container, stream):
+                for frame in iter_decoded(container, stream):
                     t = frame.time
                     if t is None:  # raw streams may carry no timestamps: assume a constant rate
                         t = times[-1] + step if times else 0.0
@@ -219,7 +105,7 @@ class PyAVSource:
         container, stream = self._open()
         try:
             position = 0
-            for index, frame in enumerate(_iter_decoded(container, stream)):
+            for index, frame in enumerate(iter_decoded(container, stream)):
                 if index == wanted[position]:
                     # scaled in the same swscale call that converts to RGB, when asked to
                     height, width = scaled_size(frame.height, frame.width, self.decode_edge)

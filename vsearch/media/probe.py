@@ -1,0 +1,123 @@
+"""Probe: check a file with PyAV (container header plus its first frame) and describe its main video
+stream, or say in one line why it is not a usable video."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from vsearch.errors import DecodeError
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    path: Path
+    container: str
+    codec: str
+    stream_index: int  # among the container's video streams
+    video_streams: int
+    width: int  # as displayed, after rotation
+    height: int
+    rotation: int  # degrees counter-clockwise to turn decoded frames upright
+    fps: float | None
+    duration: float | None  # as the container states it (may be missing or wrong)
+
+
+def _pick_video_stream(container) -> tuple[int, object]:
+    """The main video stream: not cover art; the default one, else the largest picture."""
+    candidates = [s for s in container.streams.video if not _is_attached_picture(s)]
+    if not candidates:
+        raise DecodeError("no video stream")
+
+    def rank(stream):
+        default = bool(int(stream.disposition) & 0x1) if stream.disposition is not None else False
+        ctx = stream.codec_context
+        area = (ctx.width or 0) * (ctx.height or 0) if ctx is not None else 0
+        return (default, area, stream.frames or 0)
+
+    best = max(candidates, key=rank)
+    return list(container.streams.video).index(best), best
+
+
+def _is_attached_picture(stream) -> bool:
+    try:
+        return bool(int(stream.disposition) & 0x400)  # AV_DISPOSITION_ATTACHED_PIC
+    except (TypeError, ValueError):
+        return False
+
+
+def iter_decoded(container, stream) -> Iterator:
+    """Every frame PyAV can decode, going on past damaged packets; stops at an unreadable container tail."""
+    import av
+
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError:
+            return  # demuxer cannot go on (truncated file): keep what was decoded
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            continue  # one damaged packet: skip it, as a player does
+        yield from frames
+
+
+def probe(path: Path) -> VideoProbe:
+    """Open `path` with PyAV and decode one frame; raise DecodeError saying why it is not a video."""
+    import av
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise DecodeError(f"not a readable video ({_reason(exc)})") from exc
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from exc
+    try:
+        index, stream = _pick_video_stream(container)
+        codec = stream.codec_context.name if stream.codec_context is not None else "unknown"
+        if stream.codec_context is None:
+            raise DecodeError(f"unsupported video codec ({codec})")
+        stream.thread_type = "AUTO"
+        first = next(iter_decoded(container, stream), None)
+        if first is None:
+            raise DecodeError(f"no decodable video frame (codec {codec}; damaged, truncated or unsupported)")
+        rotation = int(round(getattr(first, "rotation", 0) or 0))
+        width, height = first.width, first.height
+        if round(rotation / 90) % 2:
+            width, height = height, width
+        rate = stream.average_rate or stream.guessed_rate
+        duration = None
+        if stream.duration and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        return VideoProbe(
+            path=path,
+            container=container.format.name,
+            codec=codec,
+            stream_index=index,
+            video_streams=len(container.streams.video),
+            width=width,
+            height=height,
+            rotation=rotation,
+            fps=float(rate) if rate else None,
+            duration=duration if duration and duration > 0 else None,
+        )
+    finally:
+        container.close()
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '")[0] if text else type(exc).__name__
