@@ -139,3 +139,11 @@ def test_features_follow_clips_when_files_change(library, fresh_library_folder):
         new = repo.clip_ids_of(session, repo.video_by_path(session, str(path)).id)
     assert not store.read(old)[1].any() and store.read(new)[1].all()
     assert search(library, "a white ball", k=2).ranking == "xclip"
+
+
+def test_the_library_tunes_approximate_search_with_its_own_text_encoder(library):
+    from vsearch.library import TUNING_PROMPTS
+
+    queries = library._tuning_queries()
+    assert queries.shape == (len(TUNING_PROMPTS), library.model.embed_dim)
+    np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, rtol=1e-5)

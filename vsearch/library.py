@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from vsearch.config import Settings
-from vsearch.errors import ModelMismatchError
+from vsearch.errors import ModelMismatchError, VsearchError
 from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar, rebuild_index, spec_for
 from vsearch.index.features import FeatureStore
 from vsearch.preview import preview_path
 from vsearch.store import repo
 from vsearch.store.db import open_store
 from vsearch.thumbnails import thumbnail_path
+
+log = logging.getLogger(__name__)
+
+# Everyday descriptions of video moments, the kind of text an approximate index must answer well.
+TUNING_PROMPTS = [
+    "a person walking", "people talking", "a dog running", "a cat sleeping", "a car driving on a road",
+    "cars at night", "a city street", "a crowd of people", "children playing", "a birthday party",
+    "someone cooking in a kitchen", "eating spaghetti", "a man playing guitar", "a woman dancing",
+    "a football match", "a basketball game", "swimming in a pool", "waves on a beach", "snow falling",
+    "a mountain landscape", "a forest", "a sunset", "fireworks", "rain on a window", "a bird flying",
+    "a horse", "riding a bicycle", "a train", "an airplane taking off", "a boat on the water",
+    "a computer screen", "typing on a keyboard", "a presentation on stage", "a classroom", "an office",
+    "a cartoon", "a title card", "a close-up of a face", "hands holding a phone", "a baby laughing",
+    "a wedding", "a concert", "a street market", "a construction site", "a garden with flowers",
+    "a drone shot of a city", "a skateboarder", "an empty room",
+]
 
 
 class Library:
@@ -73,8 +90,20 @@ class Library:
             dim = dim or recorded_dim
             if dim is None:
                 raise ValueError("the library has no embeddings yet")
-            self._index = load_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold)
+            self._index = load_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold,
+                                     self._tuning_queries)
         return self._index
+
+    def _tuning_queries(self):
+        """Text prompts encoded by the library's model: what an HNSW index is tuned to answer well.
+        None (tune with clip-like queries only) when that model cannot be loaded here."""
+        if self.built_with[0] not in (None, self.settings.model_id):
+            return None
+        try:
+            return self.model.embed_text(TUNING_PROMPTS)
+        except VsearchError as exc:
+            log.warning("tuning the index without text prompts: %s", exc)
+            return None
 
     def refresh(self) -> int:
         """Take in clips committed by another process (an ingest running beside a server); returns how many.
@@ -108,7 +137,8 @@ class Library:
         model, dim = self.built_with
         if dim is None:
             raise ValueError("the library has no embeddings yet")
-        self._index = rebuild_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold)
+        self._index = rebuild_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold,
+                                    self._tuning_queries)
         return self._index
 
     # -- prompt features -------------------------------------------------------------------

@@ -103,3 +103,18 @@ def test_hnsw_that_misses_the_recall_target_falls_back_to_exact_search(db_url, t
     assert load_index(path, sessions, "m", 8, threshold=300).spec.planned == "hnsw"
     assert path.stat().st_mtime_ns == built
     sessions.kw["bind"].dispose()
+
+
+def test_hnsw_is_tuned_with_the_text_queries_given(db_url, tmp_path):
+    calls = []
+
+    def text_queries():
+        calls.append(1)
+        return _unit(20, seed=3)
+
+    sessions, _ = _store_with_clips(db_url, 400)
+    flat = load_index(tmp_path / "flat.faiss", sessions, "m", 8, threshold=10_000, text_queries=text_queries)
+    assert flat.spec.kind == "flat" and not calls  # exact search needs no tuning (nor a model)
+    hnsw = load_index(tmp_path / "hnsw.faiss", sessions, "m", 8, threshold=300, text_queries=text_queries)
+    assert calls == [1] and hnsw.spec.recall_at_10 is not None
+    sessions.kw["bind"].dispose()
