@@ -112,57 +112,44 @@ def model_only(checkpoint: Path, batch: int, precision: str, seconds: float = 20
     return clips / (time.perf_counter() - started)
 
 
-def precision_cosine(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
-    """Cosine of each fast-precision embedding to fp32 on the same real frames (min and mean)."""
+def fidelity(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
+    """Cosines (min, mean) on the same clips of the corpus's largest video: the fast precision's embeddings
+    to fp32's, and fp32 embeddings of decoder-prescaled frames to those of full-size frames."""
     import numpy as np
 
     from vsearch.media.clips import ClipChunk, ClipJob, produce_clips
     from vsearch.media.discover import discover
+    from vsearch.media.probe import probe
     from vsearch.model.preprocess import normalize
     from vsearch.model.xclip import XClip, resolve_precision
 
+    def summary(a, b, **extra) -> dict:
+        cosines = (a * b).sum(axis=1)
+        return {**extra, "clips": len(cosines), "min": round(float(cosines.min()), 6),
+                "mean": round(float(cosines.mean()), 6)}
+
     fp32 = XClip.load(str(checkpoint), device="auto", precision="fp32")
-    fast_precision = resolve_precision("auto", fp32.device)
-    if fast_precision == "fp32":
-        fast_precision = "bf16"  # still worth knowing where the CPU lacks fast bf16
-    job = ClipJob(fp32.spec, fp32.num_frames, 4.0, 4.0)
-    frames = []
-    for message in produce_clips(0, next(iter(discover([corpus]))), job):
-        if isinstance(message, ClipChunk):
-            frames.extend(message.frames)
-        if len(frames) >= clips:
-            break
-    pixels = normalize(np.stack(frames[:clips]), fp32.spec)
-    reference = fp32.embed_clips(pixels).vectors
-    del fp32
-    fast = XClip.load(str(checkpoint), device="auto", precision=fast_precision).embed_clips(pixels).vectors
-    cosines = (reference * fast).sum(axis=1)
-    return {"precision": fast_precision, "clips": len(cosines), "min": round(float(cosines.min()), 6),
-            "mean": round(float(cosines.mean()), 6)}
-
-
-def prescale_cosine(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
-    """Cosine of embeddings from decoder-prescaled frames to those from full-size frames (fp32, same clips)."""
-    import numpy as np
-
-    from vsearch.media.clips import ClipChunk, ClipJob, produce_clips
-    from vsearch.media.probe import probe
-    from vsearch.media.discover import discover
-    from vsearch.model.preprocess import normalize
-    from vsearch.model.xclip import XClip
-
-    model = XClip.load(str(checkpoint), device="auto", precision="fp32")
     largest = max(discover([corpus]), key=lambda path: min(probe(path).height, probe(path).width))
-    vectors = []
-    for edge in (None, model.spec.prescale_edge()):
-        job = ClipJob(model.spec, model.num_frames, 4.0, 4.0, decode_edge=edge)
+
+    def pixels(decode_edge):
+        job = ClipJob(fp32.spec, fp32.num_frames, 4.0, 4.0, decode_edge=decode_edge)
         frames = []
         for message in produce_clips(0, largest, job):
             if isinstance(message, ClipChunk):
                 frames.extend(message.frames)
-        vectors.append(model.embed_clips(normalize(np.stack(frames[:clips]), model.spec)).vectors)
-    cosines = (vectors[0] * vectors[1]).sum(axis=1)
-    return {"clips": len(cosines), "min": round(float(cosines.min()), 6), "mean": round(float(cosines.mean()), 6)}
+            if len(frames) >= clips:
+                break
+        return normalize(np.stack(frames[:clips]), fp32.spec)
+
+    full = pixels(None)
+    reference = fp32.embed_clips(full).vectors
+    prescaled = fp32.embed_clips(pixels(fp32.spec.prescale_edge())).vectors
+    fast_precision = resolve_precision("auto", fp32.device)
+    if fast_precision == "fp32":
+        fast_precision = "bf16"  # still worth knowing where the CPU lacks fast bf16
+    fast = XClip.load(str(checkpoint), device="auto", precision=fast_precision).embed_clips(full).vectors
+    return {"fast_precision_cosine_to_fp32": summary(reference, fast, precision=fast_precision),
+            "prescaled_frames_cosine_to_full_size": summary(reference, prescaled)}
 
 
 def main() -> None:
@@ -204,8 +191,7 @@ def main() -> None:
         full_resolution_rate = decode_only(corpus, checkpoint, max(decode_rates, key=decode_rates.get), prescale=False)
         model_rate = model_only(checkpoint, args.batch_size, args.precision)
         naive_rate = naive(corpus, checkpoint, args.naive_clips)
-        cosine = precision_cosine(corpus, checkpoint)
-        prescale = prescale_cosine(corpus, checkpoint)
+        cosines = fidelity(corpus, checkpoint)
     ceiling = 1 / (1 / decode_rate + 1 / model_rate)
     print(json.dumps({
         "machine": machine(),
@@ -229,8 +215,7 @@ def main() -> None:
         "naive_clips_per_second": round(naive_rate, 3),
         "naive_clips_timed": args.naive_clips,
         "ingest_vs_naive": round(summary["clips_per_second"] / naive_rate, 2),
-        "fast_precision_cosine_to_fp32": cosine,
-        "prescaled_frames_cosine_to_full_size": prescale,
+        **cosines,
         "batch_size": args.batch_size,
         "precision": args.precision,
     }, indent=2))

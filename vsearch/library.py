@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from vsearch.config import Settings
@@ -175,6 +176,8 @@ class Library:
             repo.delete_meta(session, repo.DIM_KEY)
         self.index_path.unlink(missing_ok=True)
         self._index = None
+        for media in ("thumbnails", "previews"):  # made from clips that no longer exist
+            shutil.rmtree(self.settings.data_dir / media, ignore_errors=True)
         store = FeatureStore.open(self.settings.features_path)
         if store is not None:
             store.clear()

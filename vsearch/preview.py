@@ -39,6 +39,8 @@ def make_preview(video_path: str, start: float, end: float, target: Path) -> Pat
         with av.open(str(tmp), "w", format="webm") as output:
             width = min(PREVIEW_WIDTH, info.width) // 2 * 2
             height = max(2, round(info.height * width / info.width) // 2 * 2)
+            # the decoder's frames are not yet turned upright: a quarter turn swaps their sides
+            coded_width, coded_height = (height, width) if round(info.rotation / 90) % 2 else (width, height)
             encoder = output.add_stream("libvpx-vp9", rate=PREVIEW_FPS,
                                         options={"deadline": "realtime", "cpu-used": "8", "crf": "36", "b": "0"})
             encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
@@ -54,9 +56,10 @@ def make_preview(video_path: str, start: float, end: float, target: Path) -> Pat
                     continue  # before the clip, or too soon after the last frame kept (at most 15 fps)
                 if t >= end:
                     break
-                image = upright(frame.to_ndarray(format="rgb24"), info.rotation)
+                image = upright(frame.to_ndarray(format="rgb24", width=coded_width, height=coded_height),
+                                info.rotation)  # scaled while converting: no full-size RGB frame
                 out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(
-                    width=width, height=height, format="yuv420p")
+                    format="yuv420p")
                 out.pts, out.time_base = round((t - start) * 1000), Fraction(1, 1000)
                 for packet in encoder.encode(out):
                     output.mux(packet)

@@ -161,11 +161,17 @@ class ClipIndex:
             if index.spec.recall_at_10 < RECALL_TARGET:  # exact search is slower but never wrong
                 log.warning("HNSW reached recall@10 %.3f < %.2f at efSearch %d on this library; searching exactly",
                             index.spec.recall_at_10, RECALL_TARGET, index.spec.ef_search)
-                recall = index.spec.recall_at_10
-                index = cls(dim, IndexSpec("flat", recall_at_10=recall, planned="hnsw"))
-                for ids, vectors in repo.iter_embeddings(session):
-                    index.add(ids, vectors)
+                index = index.as_flat()
         return index
+
+    def as_flat(self) -> "ClipIndex":
+        """The same vectors and ids in an exact index (read from the graph's storage, not the database)."""
+        import faiss
+
+        inner = _inner(self.index)
+        flat = ClipIndex(self.dim, IndexSpec("flat", recall_at_10=self.spec.recall_at_10, planned=self.spec.kind))
+        flat.add(faiss.vector_to_array(self.index.id_map), inner.storage.reconstruct_n(0, inner.ntotal))
+        return flat
 
 
 @contextlib.contextmanager

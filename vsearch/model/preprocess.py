@@ -55,7 +55,6 @@ class PreprocessSpec:
             return self.resize_height, self.resize_width
         return height, width
 
-
     def prescale_edge(self, minimum: int = 320) -> int | None:
         """The shortest edge a decoder may scale frames to before `resize_and_crop`: twice the
         resize target (so the exact resize still filters from a denser image), at least `minimum`
