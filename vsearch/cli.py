@@ -207,8 +207,12 @@ def status(ctx, as_json):
     if params.get("kind") == "hnsw":
         click.echo(f"           HNSW M={params['hnsw_m']} efSearch={params['ef_search']}, "
                    f"recall@10 {params['recall_at_10']} against exact search")
-    elif params.get("planned") == "hnsw":
-        click.echo(f"           exact: HNSW reached only recall@10 {params['recall_at_10']} on these vectors")
+    elif params.get("kind") == "ivf":
+        click.echo(f"           IVF nlist={params['nlist']} nprobe={params['nprobe']}, "
+                   f"recall@10 {params['recall_at_10']} against exact search")
+    elif params.get("planned"):
+        click.echo(f"           exact: {params['planned'].upper()} reached only recall@10 {params['recall_at_10']} "
+                   "on these vectors")
     features = info["prompt_features"]
     if features["enabled"]:
         click.echo(f"features:  {features['bytes']} bytes, {features['bytes_per_clip']} per clip (exact ranking)")

@@ -39,8 +39,11 @@ class Settings(BaseSettings):
     prompt_features: bool = True
     # stage 1 fetches k x overfetch candidates for the exact rerank; see bench/overfetch.py
     overfetch: int = Field(default=50, ge=1)  # from bench/overfetch.py: see README, Ranking
-    # exact (flat) search below this many clips, an HNSW graph from here on; see bench/query.py
+    # exact (flat) search below this many clips, an approximate index from here on; see bench/query.py
     index_threshold: int = Field(default=50_000, ge=1)
+    # the approximate index: "ivf" (k-means inverted lists; holds its recall for text queries at 1M
+    # clips) or "hnsw" (a graph; fast, but needs a very wide search for text queries past ~500k clips)
+    approximate_index: Literal["ivf", "hnsw"] = "ivf"
     # the HTTP server: origins allowed by CORS (JSON list in VSEARCH_CORS_ORIGINS)
     cors_origins: list[str] = Field(default_factory=list)
     # when set, every endpoint but /health requires it (Bearer header, or ?key= on media URLs)

@@ -92,11 +92,11 @@ class Library:
             if dim is None:
                 raise ValueError("the library has no embeddings yet")
             self._index = load_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold,
-                                     self._tuning_queries)
+                                     self._tuning_queries, self.settings.approximate_index)
         return self._index
 
     def _tuning_queries(self):
-        """Text prompts encoded by the library's model: what an HNSW index is tuned to answer well.
+        """Text prompts encoded by the library's model: what an approximate index is tuned to answer well.
         None (tune with clip-like queries only) when that model cannot be loaded here."""
         if self.built_with[0] not in (None, self.settings.model_id):
             return None
@@ -128,7 +128,7 @@ class Library:
         model, _ = self.built_with
         with self.sessions() as session:
             current = repo.fingerprint(session)
-        wanted = spec_for(current.count, self.settings.index_threshold)
+        wanted = spec_for(current.count, self.settings.index_threshold, self.settings.approximate_index)
         if wanted.kind != self._index.spec.chosen_kind or self._index.stale_fraction > 0.1:
             self.reindex()
             return
@@ -139,7 +139,7 @@ class Library:
         if dim is None:
             raise ValueError("the library has no embeddings yet")
         self._index = rebuild_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold,
-                                    self._tuning_queries)
+                                    self._tuning_queries, self.settings.approximate_index)
         return self._index
 
     # -- prompt features -------------------------------------------------------------------

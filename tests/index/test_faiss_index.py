@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
 
-from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar
+from vsearch.index import tuning
+from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar, spec_for
+from vsearch.index.tuning import exact_neighbours, plan_nlist
 from vsearch.store import repo
 from vsearch.store.db import open_store
 from vsearch.store.models import Clip, Video
@@ -70,42 +73,67 @@ def test_corrupt_index_file_is_rebuilt(db_url, tmp_path):
     sessions.kw["bind"].dispose()
 
 
-def test_past_the_threshold_an_hnsw_index_with_measured_recall(db_url, tmp_path):
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_past_the_threshold_an_approximate_index_with_measured_recall(db_url, tmp_path, kind):
     sessions, vectors = _store_with_clips(db_url, 400)
     path = tmp_path / "index.faiss"
-    index = load_index(path, sessions, "m", 8, threshold=300)
-    assert index.spec.kind == "hnsw" and index.spec.recall_at_10 >= 0.95
-    assert read_sidecar(path)["params"]["ef_search"] == index.spec.ef_search
+    index = load_index(path, sessions, "m", 8, threshold=300, approximate=kind)
+    assert index.spec.kind == kind and index.spec.recall_at_10 >= 0.95
+    params = read_sidecar(path)["params"]
+    if kind == "ivf":
+        assert params["nlist"] == index.spec.nlist and params["nprobe"] == index.spec.nprobe
+    else:
+        assert params["ef_search"] == index.spec.ef_search
     _, ids = index.search(vectors[7:8], 1)
     with sessions() as session:
         assert repo.clips_with_videos(session, ids[0])[int(ids[0, 0])][0].ordinal == 7
-    index.remove([int(ids[0, 0])])  # HNSW cannot drop vectors: filtered out instead
+    index.remove([int(ids[0, 0])])  # approximate indexes do not drop vectors: filtered out instead
     _, again = index.search(vectors[7:8], 5)
     assert int(ids[0, 0]) not in again[0] and again.shape == (1, 5) and len(index) == 399
+    # loading again reads the saved index, search breadth included
+    loaded = load_index(path, sessions, "m", 8, threshold=300, approximate=kind)
+    assert loaded.spec == index.spec and loaded.search(vectors[7:8], 1)[1][0, 0] == ids[0, 0]
     # a smaller library goes back to exact search
     assert load_index(path, sessions, "m", 8, threshold=10_000).spec.kind == "flat"
     sessions.kw["bind"].dispose()
 
 
-def test_hnsw_that_misses_the_recall_target_falls_back_to_exact_search(db_url, tmp_path, monkeypatch):
-    import vsearch.index.faiss_index as faiss_index
+def test_ivf_keeps_its_recall_for_out_of_distribution_queries():
+    """Queries unlike any stored vector (as text queries are to clips) are still answered with the target recall."""
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((40, 32)).astype(np.float32)
+    vectors = centres[rng.integers(0, 40, 4000)] + 0.8 * rng.standard_normal((4000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    text = _unit(30, dim=32, seed=9)
+    index = ClipIndex.approximate(32, spec_for(4000, 1000), np.arange(4000) + 10, vectors, text)
+    assert index.spec.kind == "ivf" and index.spec.nlist == plan_nlist(4000) and index.spec.recall_at_10 >= 0.95
+    truth = exact_neighbours(vectors, text) + 10
+    found = index.search(text, 10)[1]
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]) >= tuning.RECALL_TARGET
 
-    monkeypatch.setattr(faiss_index, "RECALL_TARGET", 1.01)  # unreachable: as on vectors HNSW handles badly
+
+def test_plan_nlist_grows_with_the_square_root_of_the_size():
+    assert [plan_nlist(n) for n in (400, 50_000, 100_000, 1_000_000)] == [16, 1024, 1024, 4096]
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_an_index_that_misses_the_recall_target_falls_back_to_exact_search(db_url, tmp_path, monkeypatch, kind):
+    monkeypatch.setattr(tuning, "RECALL_TARGET", 1.01)  # unreachable: as on vectors the index handles badly
     sessions, vectors = _store_with_clips(db_url, 400)
     path = tmp_path / "index.faiss"
-    index = load_index(path, sessions, "m", 8, threshold=300)
-    assert index.spec.kind == "flat" and index.spec.planned == "hnsw" and index.spec.chosen_kind == "hnsw"
-    assert index.spec.recall_at_10 is not None and read_sidecar(path)["params"]["planned"] == "hnsw"
+    index = load_index(path, sessions, "m", 8, threshold=300, approximate=kind)
+    assert index.spec.kind == "flat" and index.spec.planned == kind and index.spec.chosen_kind == kind
+    assert index.spec.recall_at_10 is not None and read_sidecar(path)["params"]["planned"] == kind
     _, ids = index.search(vectors[7:8], 1)
     assert len(index) == 400 and ids.shape == (1, 1)
     # loading again keeps the exact index instead of rebuilding it
     built = path.stat().st_mtime_ns
-    assert load_index(path, sessions, "m", 8, threshold=300).spec.planned == "hnsw"
+    assert load_index(path, sessions, "m", 8, threshold=300, approximate=kind).spec.planned == kind
     assert path.stat().st_mtime_ns == built
     sessions.kw["bind"].dispose()
 
 
-def test_hnsw_is_tuned_with_the_text_queries_given(db_url, tmp_path):
+def test_the_approximate_index_is_tuned_with_the_text_queries_given(db_url, tmp_path):
     calls = []
 
     def text_queries():
@@ -115,6 +143,6 @@ def test_hnsw_is_tuned_with_the_text_queries_given(db_url, tmp_path):
     sessions, _ = _store_with_clips(db_url, 400)
     flat = load_index(tmp_path / "flat.faiss", sessions, "m", 8, threshold=10_000, text_queries=text_queries)
     assert flat.spec.kind == "flat" and not calls  # exact search needs no tuning (nor a model)
-    hnsw = load_index(tmp_path / "hnsw.faiss", sessions, "m", 8, threshold=300, text_queries=text_queries)
-    assert calls == [1] and hnsw.spec.recall_at_10 is not None
+    ivf = load_index(tmp_path / "ivf.faiss", sessions, "m", 8, threshold=300, text_queries=text_queries)
+    assert calls == [1] and ivf.spec.kind == "ivf" and ivf.spec.recall_at_10 is not None
     sessions.kw["bind"].dispose()

@@ -4,9 +4,11 @@ The database is the source of truth. The index file carries a sidecar (index.jso
 the index kind and its parameters, and a fingerprint of the store's clip ids; when the file is
 missing or its fingerprint differs from the store's, the index is rebuilt from the stored embeddings.
 
-Small libraries get exact search (flat inner product). Past `threshold` clips, an HNSW graph is
-built instead; its efSearch is raised until recall@10 against exact search, measured on the
-library's own vectors, reaches the target, and that recall is recorded in the sidecar.
+Small libraries get exact search (flat inner product). Past `threshold` clips, an approximate index
+is built instead: an IVF index (k-means lists trained on the library's own vectors) by default, or
+an HNSW graph. Its search breadth (nprobe, efSearch) is raised until recall@10 against exact search
+reaches the target (vsearch.index.tuning), and that recall is recorded in the sidecar. Where the
+target cannot be reached, the library searches exactly instead.
 """
 
 from __future__ import annotations
@@ -23,20 +25,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vsearch.store import repo
 
+from vsearch.index import tuning
+
 log = logging.getLogger(__name__)
 
-RECALL_TARGET = 0.95
+APPROXIMATE_KINDS = ("ivf", "hnsw")
 
 
 @dataclass
 class IndexSpec:
-    kind: str = "flat"  # "flat" (exact) or "hnsw"
+    kind: str = "flat"  # "flat" (exact), "ivf" or "hnsw"
     hnsw_m: int = 32
     ef_construction: int = 80
     ef_search: int = 64
+    nlist: int | None = None  # IVF: inverted lists (k-means centroids), from the library's size
+    nprobe: int | None = None  # IVF: lists scanned per query, tuned
     recall_at_10: float | None = None  # measured against exact search when built
-    # the kind the library's size asked for, where it differs: "hnsw" when HNSW could not reach
-    # RECALL_TARGET on these vectors and the index fell back to exact search
+    # the kind the library's size asked for, where it differs: an approximate kind that could not
+    # reach the recall target on these vectors, so the index fell back to exact search
     planned: str | None = None
 
     @property
@@ -44,8 +50,13 @@ class IndexSpec:
         return self.planned or self.kind
 
 
-def spec_for(size: int, threshold: int) -> IndexSpec:
-    return IndexSpec("hnsw" if size >= threshold else "flat")
+def spec_for(size: int, threshold: int, approximate: str = "ivf") -> IndexSpec:
+    """Exact search below `threshold` clips, the `approximate` kind from there on."""
+    if size < threshold:
+        return IndexSpec("flat")
+    if approximate not in APPROXIMATE_KINDS:
+        raise ValueError(f"unknown approximate index kind {approximate!r}")
+    return IndexSpec(approximate, nlist=tuning.plan_nlist(size) if approximate == "ivf" else None)
 
 
 class ClipIndex:
@@ -55,12 +66,18 @@ class ClipIndex:
         self.dim = dim
         self.spec = spec or IndexSpec()
         self.index = index if index is not None else _new_index(dim, self.spec)
-        # HNSW graphs cannot drop vectors: deleted ids are filtered out until the next rebuild
+        # approximate indexes do not drop vectors (HNSW cannot; IVF's internal ids would no longer match
+        # the id map): deleted ids are filtered out until the next rebuild
         self.removed: set[int] = set(int(i) for i in removed)
         self._gpu = None  # a copy on the GPU for exact search, where faiss-gpu is installed
         self._max_id: int | None = None  # highest id ever added (ids only grow), found once then kept
+        self._apply_breadth()
+
+    def _apply_breadth(self) -> None:
         if self.spec.kind == "hnsw":
             _inner(self.index).hnsw.efSearch = self.spec.ef_search
+        elif self.spec.kind == "ivf" and self.spec.nprobe:
+            _inner(self.index).nprobe = self.spec.nprobe
 
     def __len__(self) -> int:
         return int(self.index.ntotal) - len(self.removed)
@@ -152,25 +169,65 @@ class ClipIndex:
 
     @classmethod
     def build(cls, session: Session, dim: int, spec: IndexSpec | None = None, text_queries=None) -> "ClipIndex":
-        """Every stored vector; `text_queries()`, if given, returns encoded prompts to tune HNSW with."""
+        """Every stored vector; `text_queries()`, if given, returns encoded prompts to tune an approximate
+        index with (called only when one is built)."""
+        spec = spec or IndexSpec()
+        if spec.kind == "flat":
+            index = cls(dim, spec)
+            for ids, vectors in repo.iter_embeddings(session):
+                index.add(ids, vectors)
+            return index
+        chunks = list(repo.iter_embeddings(session))
+        if not chunks:
+            return cls(dim, IndexSpec("flat", planned=spec.kind))
+        ids, vectors = np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+        del chunks
+        return cls.approximate(dim, spec, ids, vectors, text_queries() if text_queries else None)
+
+    @classmethod
+    def approximate(cls, dim: int, spec: IndexSpec, ids: np.ndarray, vectors: np.ndarray,
+                    text_queries: np.ndarray | None = None) -> "ClipIndex":
+        """An approximate index over these vectors (IVF lists trained on them), tuned for the recall
+        target; an exact index where the target cannot be reached."""
+        vectors = np.ascontiguousarray(vectors, np.float32)
+        if spec.kind == "ivf":
+            spec.nlist = min(spec.nlist or tuning.plan_nlist(len(ids)), len(ids))
         index = cls(dim, spec)
-        for ids, vectors in repo.iter_embeddings(session):
-            index.add(ids, vectors)
-        if index.spec.kind == "hnsw":
-            tune_ef_search(index, session, text_queries=text_queries() if text_queries else None)
-            if index.spec.recall_at_10 < RECALL_TARGET:  # exact search is slower but never wrong
-                log.warning("HNSW reached recall@10 %.3f < %.2f at efSearch %d on this library; searching exactly",
-                            index.spec.recall_at_10, RECALL_TARGET, index.spec.ef_search)
-                index = index.as_flat()
+        if spec.kind == "ivf":  # k-means on a sample: 40 vectors a list is enough for stable centroids
+            sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), 40 * spec.nlist), replace=False)
+            _inner(index.index).train(vectors[np.sort(sample)])
+        index.add(ids, vectors)
+        index.tune(vectors, text_queries)
+        if spec.recall_at_10 < tuning.RECALL_TARGET:  # exact search is slower but never wrong
+            log.warning("the %s index reached recall@10 %.3f < %.2f on this library; searching exactly",
+                        spec.kind, spec.recall_at_10, tuning.RECALL_TARGET)
+            return index.as_flat()
         return index
 
+    def tune(self, vectors: np.ndarray, text_queries: np.ndarray | None = None) -> None:
+        """Set the search breadth for the recall target on `vectors` (this index's, in insertion order)."""
+        probe = tuning.Probe(vectors, text_queries)
+        inner = _inner(self.index)  # searched by position, as the truth is
+        if self.spec.kind == "hnsw":
+            self.spec.ef_search, reached = tuning.tune_ef_search(inner, probe, self.spec.ef_search)
+        else:
+            self.spec.nprobe, reached = tuning.tune_nprobe(inner, probe)
+        self.spec.recall_at_10 = round(reached, 4)
+        self._apply_breadth()
+
     def as_flat(self) -> "ClipIndex":
-        """The same vectors and ids in an exact index (read from the graph's storage, not the database)."""
+        """The same vectors and ids in an exact index (read from the index's own storage, not the database)."""
         import faiss
 
         inner = _inner(self.index)
+        if self.spec.kind == "hnsw":
+            vectors = inner.storage.reconstruct_n(0, inner.ntotal)
+        else:
+            inner.make_direct_map()
+            vectors = inner.reconstruct_n(0, inner.ntotal)
         flat = ClipIndex(self.dim, IndexSpec("flat", recall_at_10=self.spec.recall_at_10, planned=self.spec.kind))
-        flat.add(faiss.vector_to_array(self.index.id_map), inner.storage.reconstruct_n(0, inner.ntotal))
+        flat.add(faiss.vector_to_array(self.index.id_map), vectors)
+        flat.remove(self.removed)
         return flat
 
 
@@ -199,6 +256,11 @@ def _new_index(dim: int, spec: IndexSpec):
         inner = faiss.IndexHNSWFlat(dim, spec.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = spec.ef_construction
         inner.hnsw.efSearch = spec.ef_search
+    elif spec.kind == "ivf":
+        if not spec.nlist:
+            raise ValueError("an IVF index needs its number of lists (nlist)")
+        # the Python wrapper keeps the coarse quantizer alive as long as the index
+        inner = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, spec.nlist, faiss.METRIC_INNER_PRODUCT)
     elif spec.kind == "flat":
         inner = faiss.IndexFlatIP(dim)
     else:
@@ -210,39 +272,6 @@ def _inner(index):
     import faiss
 
     return faiss.downcast_index(index.index)
-
-
-def tune_ef_search(index: ClipIndex, session: Session, queries: int = 200, k: int = 10,
-                   text_queries: np.ndarray | None = None) -> None:
-    """Raise efSearch until recall@k against exact search reaches RECALL_TARGET on the library's vectors.
-
-    Queries are stored clip vectors with noise added (a query is never exactly a stored clip) and,
-    when given, encoded text prompts: text embeddings lie apart from the clips' (the modality gap),
-    and such out-of-distribution queries need a much larger efSearch than clip-like ones (at 100k
-    synthetic clips: efSearch 1024 against 128 for recall 0.95).
-    """
-    import faiss
-
-    vectors = np.concatenate([v for _, v in repo.iter_embeddings(session)])
-    rng = np.random.default_rng(0)
-    sample = vectors[rng.choice(len(vectors), size=min(queries, len(vectors)), replace=False)]
-    sample = sample + rng.normal(scale=0.5 / np.sqrt(vectors.shape[1]), size=sample.shape).astype(np.float32)
-    if text_queries is not None and len(text_queries):
-        sample = np.concatenate([sample, np.asarray(text_queries, np.float32)])
-    sample /= np.linalg.norm(sample, axis=1, keepdims=True)
-    exact = faiss.IndexFlatIP(vectors.shape[1])
-    exact.add(vectors)
-    _, truth = exact.search(sample, k)
-    inner = _inner(index.index)
-    ef = index.spec.ef_search
-    while True:
-        inner.hnsw.efSearch = ef
-        _, found = inner.search(sample, k)
-        recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, truth)]))
-        if recall >= RECALL_TARGET or ef >= 2048:
-            break
-        ef *= 2
-    index.spec.ef_search, index.spec.recall_at_10 = ef, round(recall, 4)
 
 
 def sidecar_path(path: Path) -> Path:
@@ -257,13 +286,13 @@ def read_sidecar(path: Path) -> dict | None:
 
 
 def load_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int, threshold: int,
-               text_queries=None) -> ClipIndex:
+               text_queries=None, approximate: str = "ivf") -> ClipIndex:
     """The saved index when it matches the store; otherwise one rebuilt from the store (and saved)."""
     import faiss
 
     with sessions() as session:
         current = repo.fingerprint(session)
-        wanted = spec_for(current.count, threshold)
+        wanted = spec_for(current.count, threshold, approximate)
         meta = read_sidecar(path)
         if (
             meta is not None
@@ -287,9 +316,9 @@ def load_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int
 
 
 def rebuild_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int, threshold: int,
-                  text_queries=None) -> ClipIndex:
+                  text_queries=None, approximate: str = "ivf") -> ClipIndex:
     with sessions() as session:
         current = repo.fingerprint(session)
-        index = ClipIndex.build(session, dim, spec_for(current.count, threshold), text_queries)
+        index = ClipIndex.build(session, dim, spec_for(current.count, threshold, approximate), text_queries)
     index.save(path, model, current)
     return index
