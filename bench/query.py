@@ -33,9 +33,52 @@ QUERIES = ["a person slicing vegetables", "a dog catching a frisbee", "traffic i
            "a lighthouse at dusk", "a goal celebration"]
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096 / 2**20
+def index_bytes(index) -> int:
+    """What the index holds in memory: its serialised size (vectors, ids, lists or graph)."""
+    import faiss
+
+    return int(faiss.serialize_index(index.index).nbytes)
+
+
+def best_seconds(fn, repeats: int = 10) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def floors(model, candidates: int) -> dict:
+    """What this machine allows: the text tower, one query at a time, reads all its weights (memory
+    bandwidth bound); the exact rerank is the prompt generator's linear layers on one row per
+    candidate (fp32 GEMM bound). Measured rates, and the times they imply."""
+    import torch
+
+    from vsearch.model.cpu_gemm import _onednn_linear, onednn_is_faster
+
+    big = torch.ones(2**27)  # 512 MB, far past any cache
+    bandwidth = big.numel() * 4 / best_seconds(big.sum, 3)
+    del big
+    text_bytes = sum(p.numel() * p.element_size() for m in (model.model.text_model, model.model.text_projection)
+                     for p in m.parameters())
+    x, w = torch.randn(candidates, 512), torch.randn(2048, 512)
+    linear = _onednn_linear if onednn_is_faster() else torch.nn.functional.linear
+    with torch.inference_mode():
+        gemm = 2 * x.shape[0] * w.numel() / best_seconds(lambda: linear(x, w, None), 20)
+    macs_per_candidate = sum(
+        m.weight.numel() for name, m in model.model.prompts_generator.named_modules()
+        if isinstance(m, torch.nn.Linear) and not name.endswith(("k_proj", "v_proj"))  # moved to the query side
+    )
+    return {
+        "memory_read_gb_per_s": round(bandwidth / 1e9, 1),
+        "fp32_gemm_gflops": round(gemm / 1e9, 1),
+        "text_tower_weight_mb": round(text_bytes / 2**20, 1),
+        "text_encoding_floor_ms": round(text_bytes / bandwidth * 1000, 1),
+        "rerank_gemm_gflop": round(2 * macs_per_candidate * candidates / 1e9, 2),
+        "rerank_floor_ms": round(2 * macs_per_candidate * candidates / gemm * 1000, 1),
+    }
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:
@@ -58,6 +101,8 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--overfetch", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5, help="passes over the query list")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="as vsearch's --precision (auto: what a query runs with by default)")
     args = parser.parse_args()
 
     from vsearch.index.faiss_index import ClipIndex, IndexSpec, spec_for
@@ -66,7 +111,7 @@ def main() -> None:
     from vsearch.index.features import FeatureStore
     from vsearch.model.xclip import XClip, normalize_rows
 
-    model = XClip.load(str(args.checkpoint or full_size_checkpoint(None)), device="auto", precision="fp32")
+    model = XClip.load(str(args.checkpoint or full_size_checkpoint(None)), device="auto", precision=args.precision)
     dim, tokens = model.embed_dim, model.prompt_tokens
     scratch = Path(tempfile.mkdtemp())
     pool = 2_000  # distinct feature records; candidate ids map onto them (the cost is per candidate)
@@ -74,7 +119,9 @@ def main() -> None:
     store.write(np.arange(pool), np.random.default_rng(1).standard_normal((pool, tokens, dim)).astype(np.float32))
     fetch = args.k * args.overfetch
     tuning_text = normalize_rows(model.text_projections(TUNING_PROMPTS))
-    report = {"machine": machine(), "k": args.k, "candidates": fetch, "sizes": {}}
+    report = {"machine": machine(), "precision": model.precision, "k": args.k, "candidates": fetch,
+              "floors": floors(model, fetch), "sizes": {}}
+    print(json.dumps({"floors": report["floors"]}), file=sys.stderr)
     for size in args.sizes:
         vectors = clustered(size, dim, seed=size)
         ids = np.arange(size, dtype=np.int64)
@@ -83,7 +130,6 @@ def main() -> None:
         row = {}
         for kind in args.kinds:
             gc.collect()
-            before = rss_mb()
             started = time.perf_counter()
             if kind == "flat":
                 index = ClipIndex(dim, IndexSpec(kind))
@@ -91,7 +137,7 @@ def main() -> None:
             else:
                 index = ClipIndex.approximate(dim, spec_for(size, 1, kind), ids, vectors, tuning_text)
             build_s = time.perf_counter() - started
-            memory = rss_mb() - before
+            memory = index_bytes(index) / 2**20
             found = index.search(held_out, 10)[1]
             recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
             latencies, search_ms, text_ms, read_ms, rerank_ms = [], [], [], [], []

@@ -68,6 +68,20 @@ def test_ingest_query_status_export_reindex(run, library_folder, video_files):
     assert again.exit_code == 0 and json.loads(again.stdout)["unchanged"] == 1
 
 
+def test_status_shows_the_approximate_index_and_its_recall(run, video_files):
+    assert run("ingest", str(video_files["h264"])).exit_code == 0
+    before = json.loads(run("status", "--json", VSEARCH_INDEX_THRESHOLD="2").stdout)["index"]
+    assert before["kind"] == "flat" and before["state"].startswith("rebuilt as ivf")
+    assert run("reindex", VSEARCH_INDEX_THRESHOLD="2").exit_code == 0  # past the threshold: IVF
+    index = json.loads(run("status", "--json").stdout)["index"]
+    params = index["params"]
+    assert (params.get("planned") or params["kind"]) == "ivf" and params["nlist"] >= 1
+    assert params["recall_at_10"] is not None
+    assert "IVF" in run("status").stdout
+    result = run("query", "a white square", "-k", "2", "--json", VSEARCH_INDEX_THRESHOLD="2")
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["results"]) == 2
+
+
 def test_empty_library_query_is_a_clear_message(run):
     result = run("query", "anything")
     assert result.exit_code == EXIT_ERROR

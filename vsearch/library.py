@@ -122,14 +122,16 @@ class Library:
         return added
 
     def save_index(self) -> None:
-        """Save the index; rebuild it first when the library crossed the size threshold or has many deletions."""
+        """Save the index; rebuild it first when the library crossed the size threshold, has many deletions
+        or has outgrown its IVF lists."""
         if self._index is None:
             return
         model, _ = self.built_with
         with self.sessions() as session:
             current = repo.fingerprint(session)
         wanted = spec_for(current.count, self.settings.index_threshold, self.settings.approximate_index)
-        if wanted.kind != self._index.spec.chosen_kind or self._index.stale_fraction > 0.1:
+        index = self._index
+        if wanted.kind != index.spec.chosen_kind or index.stale_fraction > 0.1 or index.outgrown(current.count):
             self.reindex()
             return
         self._index.save(self.index_path, model or "", current)

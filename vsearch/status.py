@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from sqlalchemy.engine import make_url
 
+from vsearch.index.faiss_index import spec_for
 from vsearch.ingest.changes import prune
 from vsearch.store import repo
 
@@ -20,10 +21,15 @@ def library_status(library) -> dict:
         current = repo.fingerprint(session)
     sidecar = library.index_info() or {}
     path = library.index_path
+    settings = library.settings
+    wanted = spec_for(current.count, settings.index_threshold, settings.approximate_index).kind
+    built = (sidecar.get("params") or {}).get("planned") or sidecar.get("kind", "flat")
     if not path.exists():
         state = "missing; rebuilt on the next query"
     elif sidecar.get("fingerprint") != current.as_list():
         state = "stale; rebuilt on the next query"
+    elif built != wanted:
+        state = f"rebuilt as {wanted} on the next query (the library's size and VSEARCH_INDEX_THRESHOLD ask for it)"
     else:
         state = "up to date"
     return {

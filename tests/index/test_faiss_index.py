@@ -146,3 +146,10 @@ def test_the_approximate_index_is_tuned_with_the_text_queries_given(db_url, tmp_
     ivf = load_index(tmp_path / "ivf.faiss", sessions, "m", 8, threshold=300, text_queries=text_queries)
     assert calls == [1] and ivf.spec.kind == "ivf" and ivf.spec.recall_at_10 is not None
     sessions.kw["bind"].dispose()
+
+
+def test_an_ivf_index_is_outgrown_when_the_library_asks_for_more_lists():
+    vectors = _unit(400)
+    index = ClipIndex.approximate(8, spec_for(400, 100), np.arange(400), vectors)
+    assert index.spec.kind == "ivf" and not index.outgrown(400) and not index.outgrown(800)
+    assert index.outgrown(100_000) and not ClipIndex(8).outgrown(100_000)

@@ -50,3 +50,14 @@ def test_resized_size_follows_transformers():
     spec = PreprocessSpec(224, None, None, 224, 224, 2, 1 / 255, (0.5,) * 3, (0.5,) * 3)
     assert spec.resized_size(1080, 1920) == (224, 398)
     assert spec.resized_size(1920, 1080) == (398, 224)
+
+
+def test_normalize_by_level_table_is_bit_identical_to_the_float_arithmetic():
+    from vsearch.model.preprocess import _normalize_values
+
+    spec = PreprocessSpec(None, None, None, None, None, 2, 1 / 255, (0.48145466, 0.4578275, 0.40821073),
+                          (0.26862954, 0.26130258, 0.27577711))
+    frames = np.random.default_rng(0).integers(0, 256, (2, 8, 12, 10, 3), dtype=np.uint8)
+    fast = normalize(frames, spec)
+    assert fast.shape == (2, 8, 3, 12, 10) and fast.dtype == np.float32 and fast.flags.c_contiguous
+    np.testing.assert_array_equal(fast, _normalize_values(frames, spec.rescale_factor, spec.mean, spec.std))

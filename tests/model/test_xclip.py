@@ -76,3 +76,12 @@ def test_bf16_stays_close_to_fp32(checkpoint, xclip):
     pixels = np.random.default_rng(2).standard_normal((2, xclip.num_frames, 3, 32, 32)).astype(np.float32)
     a, b = xclip.embed_clips(pixels).vectors, fast.embed_clips(pixels).vectors
     assert (a * b).sum(axis=1).min() >= 0.99
+
+
+def test_bf16_text_embeddings_stay_close_to_fp32(checkpoint, xclip):
+    fast = XClip.load(str(checkpoint), device="cpu", precision="bf16")
+    texts = ["a dog running on the beach", "eating spaghetti", "x"]
+    a, b = xclip.embed_text(texts), fast.embed_text(texts)
+    assert b.dtype == np.float32 and (a * b).sum(axis=1).min() >= 0.99
+    # the rerank keeps its own float32 copy of the prompt generator: scores stay exact for a given text
+    assert str(fast.scorer.layers[0][1].weight.dtype) == "torch.float32"

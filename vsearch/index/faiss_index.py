@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +126,11 @@ class ClipIndex:
             self._gpu = faiss.index_cpu_to_gpu(self._resources, 0, self.index)
         return self._gpu
 
+    def outgrown(self, size: int) -> bool:
+        """An IVF index trained for far fewer vectors (its lists have grown long): the plan for `size`
+        clips has more lists. nlist grows with √size, so this happens each time the library grows ~4x."""
+        return self.spec.kind == "ivf" and tuning.plan_nlist(size) > (self.spec.nlist or 0)
+
     @property
     def stale_fraction(self) -> float:
         return len(self.removed) / max(1, int(self.index.ntotal))
@@ -225,7 +230,8 @@ class ClipIndex:
         else:
             inner.make_direct_map()
             vectors = inner.reconstruct_n(0, inner.ntotal)
-        flat = ClipIndex(self.dim, IndexSpec("flat", recall_at_10=self.spec.recall_at_10, planned=self.spec.kind))
+        # the parameters tried stay in the spec, so `vsearch status` can say what missed the target
+        flat = ClipIndex(self.dim, replace(self.spec, kind="flat", planned=self.spec.kind))
         flat.add(faiss.vector_to_array(self.index.id_map), vectors)
         flat.remove(self.removed)
         return flat

