@@ -38,7 +38,8 @@ class OneDnnLinear(torch.nn.Linear):
         return super().forward(x)
 
 
-def _best_of(fn, repeats: int = 5) -> float:
+def best_seconds(fn, repeats: int = 5) -> float:
+    """The fastest of `repeats` timed calls, in seconds, after one untimed call."""
     fn()  # the first call builds oneDNN's kernel for the shape
     best = float("inf")
     for _ in range(repeats):
@@ -62,8 +63,8 @@ def onednn_is_faster() -> bool:
             expected = torch.nn.functional.linear(x, weight, bias)
             if not torch.allclose(_onednn_linear(x, weight, bias), expected, rtol=1e-4, atol=1e-3):
                 return False
-            blas = _best_of(lambda: torch.nn.functional.linear(x, weight, bias))
-            onednn = _best_of(lambda: _onednn_linear(x, weight, bias))
+            blas = best_seconds(lambda: torch.nn.functional.linear(x, weight, bias))
+            onednn = best_seconds(lambda: _onednn_linear(x, weight, bias))
     except (RuntimeError, AttributeError):  # a build without the op
         return False
     log.debug("fp32 GEMM: default BLAS %.2f ms, oneDNN %.2f ms", blas * 1e3, onednn * 1e3)
