@@ -8,7 +8,8 @@ and the exact rerank are the real full-size X-CLIP (random weights). Per query: 
 search k x overfetch candidates, read their prompt features from a feature store, rerank them.
 Approximate indexes are built and tuned as the library builds them (ClipIndex.approximate, with
 the library's tuning prompts); their recall@10 is measured on this script's own queries, which
-the tuning never saw.
+the tuning never saw. Also printed: the cosine of the query-time text embeddings (bf16 where the
+CPU has fast bf16) to fp32's, and the floors: the query's own matrix products timed alone.
 """
 
 from __future__ import annotations
@@ -72,6 +73,17 @@ def floors(model, candidates: int) -> dict:
     }
 
 
+def text_fidelity(model, checkpoint: Path) -> dict | None:
+    """Cosine of the query-time text embeddings to fp32's (None when the queries run in fp32)."""
+    from vsearch.model.xclip import XClip
+
+    if model.precision == "fp32":
+        return None
+    reference = XClip.load(str(checkpoint), device=model.device, precision="fp32").embed_text(QUERIES)
+    cosines = (model.embed_text(QUERIES) * reference).sum(axis=1)
+    return {"precision": model.precision, "queries": len(QUERIES), "min": round(float(cosines.min()), 6)}
+
+
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((max(16, n // 500), dim)).astype(np.float32)
@@ -102,7 +114,8 @@ def main() -> None:
     from vsearch.index.features import FeatureStore
     from vsearch.model.xclip import XClip, normalize_rows
 
-    model = XClip.load(str(args.checkpoint or full_size_checkpoint(None)), device="auto", precision=args.precision)
+    checkpoint = args.checkpoint or full_size_checkpoint(None)
+    model = XClip.load(str(checkpoint), device="auto", precision=args.precision)
     dim, tokens = model.embed_dim, model.prompt_tokens
     scratch = Path(tempfile.mkdtemp())
     pool = 2_000  # distinct feature records; candidate ids map onto them (the cost is per candidate)
@@ -111,8 +124,8 @@ def main() -> None:
     fetch = args.k * args.overfetch
     tuning_text = normalize_rows(model.text_projections(TUNING_PROMPTS))
     report = {"machine": machine(), "precision": model.precision, "k": args.k, "candidates": fetch,
-              "floors": floors(model, fetch), "sizes": {}}
-    print(json.dumps({"floors": report["floors"]}), file=sys.stderr)
+              "text_cosine_to_fp32": text_fidelity(model, checkpoint), "floors": floors(model, fetch), "sizes": {}}
+    print(json.dumps({k: report[k] for k in ("text_cosine_to_fp32", "floors")}), file=sys.stderr)
     for size in args.sizes:
         vectors = clustered(size, dim, seed=size)
         ids = np.arange(size, dtype=np.int64)
