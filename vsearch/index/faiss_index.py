@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from vsearch.store import repo
-
 from vsearch.index import tuning
+from vsearch.store import repo
 
 log = logging.getLogger(__name__)
 
