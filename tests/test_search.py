@@ -105,6 +105,17 @@ def test_small_overfetch_misses_the_exact_winner(clip_library, brute_force):
     assert missed >= 1
 
 
+def test_pages_are_slices_of_one_ranking(clip_library):
+    """Paging through results shows each clip once: every page inside the first k x overfetch results
+    reranks the same candidates, so page 2 cannot repeat or skip a clip of page 1."""
+    for query in QUERIES[:3]:
+        pages = [search(clip_library, query, k=3, overfetch=4, offset=offset) for offset in (0, 3, 6, 9)]
+        paged = [r.clip_id for page in pages for r in page.results]
+        whole = [r.clip_id for r in search(clip_library, query, k=12, overfetch=1).results]
+        assert paged == whole and len(set(paged)) == 12
+        assert [r.rank for page in pages for r in page.results] == list(range(1, 13))
+
+
 def test_stage_one_only(clip_library):
     response = search(clip_library, "a white ball", k=5, rerank=False)
     assert response.ranking == "embedding-cosine" and response.candidates == 5

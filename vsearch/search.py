@@ -75,7 +75,10 @@ def search(library, text: str, k: int = 10, rerank: bool = True, overfetch: int 
     started = time.perf_counter()
     text_projection = model.text_projections([text])[0]
     wanted = offset + k
-    fetch = wanted * (overfetch or library.settings.overfetch) if rerank else wanted
+    fetch = wanted
+    if rerank:  # whole blocks of k x overfetch: every page inside a block reranks the same candidates,
+        block = k * (overfetch or library.settings.overfetch)  # so pages never repeat or skip a clip
+        fetch = block * -(-wanted // block)
     scores, ids = index.search(normalize_rows(text_projection)[None], fetch)
     found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
     with library.sessions() as session:
