@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -171,6 +172,7 @@ def main() -> None:
                 "query_ms_p50": round(float(np.percentile(latencies, 50)), 2),
                 "query_ms_p99": round(float(np.percentile(latencies, 99)), 2),
                 "recall_at_10_vs_exact": round(recall, 3),
+                "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                 "searched": index.spec.kind,  # "flat" where an approximate kind missed the target
                 "tuned_recall_at_10": index.spec.recall_at_10,
                 **({"ef_search": index.spec.ef_search, "M": index.spec.hnsw_m} if kind == "hnsw" else {}),
