@@ -134,7 +134,7 @@ class Library:
         if wanted.kind != index.spec.chosen_kind or index.stale_fraction > 0.1 or index.outgrown(current.count):
             self.reindex()
             return
-        self._index.save(self.index_path, model or "", current)
+        index.save(self.index_path, model or "", current)
 
     def reindex(self) -> ClipIndex:
         model, dim = self.built_with
