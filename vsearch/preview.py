@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vsearch.media.container import open_container
 from vsearch.media.decode import upright
 from vsearch.media.probe import iter_decoded, probe
 
@@ -32,7 +33,7 @@ def make_preview(video_path: str, start: float, end: float, target: Path) -> Pat
     info = probe(Path(video_path))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp.webm")
-    with av.open(str(video_path), metadata_errors="ignore") as source:
+    with open_container(video_path) as source:
         stream = source.streams.video[info.stream_index]
         stream.thread_type = "AUTO"
         first_time = None

@@ -6,11 +6,22 @@ import pytest
 from vsearch.model.preprocess import PreprocessSpec, normalize, preprocess_frames, resize_and_crop
 
 
+def _pil_image_processor_class():
+    """The processor's PIL implementation, which vsearch reproduces. Where torchvision is installed,
+    transformers 5 picks a torchvision backend by default, whose resize rounds a few pixels (about 0.2 %)
+    to the neighbouring level; the PIL class is the reference either way."""
+    import transformers
+
+    return getattr(transformers, "VideoMAEImageProcessorPil", transformers.VideoMAEImageProcessor)
+
+
 @pytest.fixture(scope="module")
 def processor(checkpoint):
     from transformers import XCLIPProcessor
 
-    return XCLIPProcessor.from_pretrained(checkpoint)
+    processor = XCLIPProcessor.from_pretrained(checkpoint)
+    processor.image_processor = _pil_image_processor_class().from_pretrained(checkpoint)
+    return processor
 
 
 @pytest.mark.parametrize("shape", [(48, 64), (64, 48), (33, 97), (32, 32), (20, 30), (720, 1280)])
@@ -25,11 +36,9 @@ def test_matches_xclip_processor(processor, shape):
 
 def test_full_size_processor_settings(processor):
     """The 224-pixel settings of xclip-base-patch32's processor, on a 1080p-like frame."""
-    from transformers import VideoMAEImageProcessor
-
     from vsearch.model.random_checkpoint import CLIP_MEAN, CLIP_STD
 
-    image_processor = VideoMAEImageProcessor(
+    image_processor = _pil_image_processor_class()(
         size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}, image_mean=CLIP_MEAN, image_std=CLIP_STD
     )
     frame = np.random.default_rng(1).integers(0, 256, (270, 480, 3), dtype=np.uint8)

@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from vsearch.errors import DecodeError
+from vsearch.media.container import open_container
 from vsearch.media.probe import VideoProbe, iter_decoded
 
 
@@ -72,7 +73,7 @@ class PyAVSource:
     def _open(self):
         import av
 
-        container = av.open(str(self.info.path), metadata_errors="ignore")
+        container = open_container(self.info.path)
         stream = container.streams.video[self.info.stream_index]
         stream.thread_type = "AUTO"
         return container, stream

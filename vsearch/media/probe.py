@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vsearch.errors import DecodeError
+from vsearch.media.container import open_container
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def probe(path: Path) -> VideoProbe:
     if size == 0:
         raise DecodeError("empty file (0 bytes)")
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = open_container(path)
     except av.FFmpegError as exc:
         raise DecodeError(f"not a readable video ({_reason(exc)})") from exc
     except OSError as exc:

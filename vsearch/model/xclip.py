@@ -108,8 +108,14 @@ class XClip:
     def __init__(self, model, processor, model_id: str, device: str = "cpu", precision: str = "fp32"):
         import torch
 
+        self._scorer = None
         self.model = model.eval().to(device)
         if device == "cuda" and precision == "fp16":
+            # The exact scorer keeps its own float32 copy of the prompt generator: taken before the
+            # weights are halved, so scores on the GPU equal those on the CPU for the same features.
+            from vsearch.model.scoring import ExactScorer
+
+            self._scorer = ExactScorer(self.model)
             self.model.half()  # fp16 weights on the GPU: half the memory traffic, tensor cores
         if device == "cpu":  # fp32 products (all of them in fp32 mode, the text tower always) via oneDNN if faster
             from vsearch.model.cpu_gemm import use_onednn_linears
@@ -132,7 +138,6 @@ class XClip:
         self.num_frames = int(model.config.vision_config.num_frames)
         self.embed_dim = int(model.config.projection_dim)
         self.max_text_tokens = int(model.config.text_config.max_position_embeddings)
-        self._scorer = None
 
     @classmethod
     def load(cls, model: str, model_id: str | None = None, device: str = "auto", precision: str = "auto") -> "XClip":

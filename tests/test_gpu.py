@@ -1,0 +1,71 @@
+"""The CUDA path: the same model, ingest and search on a GPU agree with the CPU (skipped without CUDA)."""
+
+import numpy as np
+import pytest
+import torch
+
+from vsearch.ingest import ingest
+from vsearch.library import Library
+from vsearch.model.xclip import XClip
+from vsearch.search import search
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _cosines(a, b):
+    a = a.reshape(len(a), -1)
+    b = b.reshape(len(b), -1)
+    return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+
+
+@pytest.fixture(scope="module")
+def pixels(xclip):
+    size = xclip.model.config.vision_config.image_size
+    return np.random.default_rng(0).standard_normal((5, xclip.num_frames, 3, size, size)).astype(np.float32)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+def test_clip_embeddings_on_cuda_match_the_cpu(checkpoint, xclip, pixels, precision):
+    gpu = XClip.load(str(checkpoint), str(checkpoint), device="cuda", precision=precision)
+    assert next(gpu.model.parameters()).is_cuda
+    on_cpu, on_gpu = xclip.embed_clips(pixels), gpu.embed_clips(pixels)
+    assert on_gpu.vectors.dtype == np.float32 and on_gpu.vectors.shape == on_cpu.vectors.shape
+    tolerance = 1e-5 if precision == "fp32" else 2e-3
+    assert _cosines(on_cpu.vectors, on_gpu.vectors).min() > 1 - tolerance
+    assert _cosines(on_cpu.prompt_features, on_gpu.prompt_features).min() > 1 - tolerance
+
+
+def test_text_and_scores_on_cuda_match_the_cpu(checkpoint, xclip, pixels):
+    gpu = XClip.load(str(checkpoint), str(checkpoint), device="cuda", precision="auto")
+    assert gpu.precision == "fp16"
+    texts = ["a dog catching a ball", "eating spaghetti"]
+    assert _cosines(xclip.embed_text(texts), gpu.embed_text(texts)).min() > 0.999
+    clips = xclip.embed_clips(pixels)
+    text = xclip.text_projections(texts[:1])[0]
+    expected = xclip.scorer(text, clips.vectors, clips.prompt_features)
+    np.testing.assert_allclose(gpu.scorer(text, clips.vectors, clips.prompt_features), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ingest_and_search_on_cuda(tmp_path, checkpoint, xclip, library_folder, workers):
+    from vsearch.config import Settings
+
+    def library_on(device, precision, name, model=None):
+        settings = Settings(data_dir=tmp_path / name, db_url=f"sqlite:///{tmp_path / name}.db", model=str(checkpoint),
+                            device=device, precision=precision, workers=workers, batch_size=4)
+        return Library(settings, model=model)
+
+    on_cpu = library_on("cpu", "fp32", "cpu", model=xclip)
+    on_gpu = library_on("cuda", "fp16", "gpu")
+    try:
+        assert ingest(on_cpu, [library_folder]).clips == ingest(on_gpu, [library_folder]).clips > 0
+        assert on_gpu.model.device == "cuda"
+        for query in ("a red square moving", "noise"):
+            expected, got = search(on_cpu, query, k=5), search(on_gpu, query, k=5)
+            assert got.ranking == expected.ranking
+            # half-precision embeddings move scores a little; ties aside, the same clips come first
+            assert [r.score for r in got.results] == pytest.approx([r.score for r in expected.results], rel=0.03)
+            assert {(r.path, r.start) for r in got.results[:3]} & {(r.path, r.start) for r in expected.results[:3]}
+    finally:
+        on_cpu.close()
+        on_gpu.close()
