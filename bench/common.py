@@ -7,6 +7,14 @@ import platform
 from pathlib import Path
 
 
+def configure_process() -> None:
+    """The process-wide settings the CLI applies (allocator, oneDNN choice), so in-process figures match it."""
+    from vsearch.config import Settings
+    from vsearch.runtime import configure_process as configure
+
+    configure(Settings())
+
+
 def machine() -> dict:
     import torch
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import full_size_checkpoint, machine  # noqa: E402
+from bench.common import configure_process, full_size_checkpoint, machine  # noqa: E402
 
 
 def _encode_one(args: tuple) -> None:
-    from tests.videos import encode
+    from vsearch.media.synthetic import encode
 
     path, seconds, hue = args
     encode(path, seconds=seconds, fps=30, width=1920, height=1080, hue=hue)
@@ -63,6 +63,7 @@ def query_latency(data_dir: Path, checkpoint: Path, queries: int = 30, device: s
 
 
 def main() -> None:
+    configure_process()
     import numpy as np
     import torch
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import full_size_checkpoint, machine  # noqa: E402
+from bench.common import configure_process, full_size_checkpoint, machine  # noqa: E402
 
 
 def generated_corpus(folder: Path, videos: int, seconds: float, width: int, height: int) -> Path:
-    from tests.videos import encode
+    from vsearch.media.synthetic import encode
 
     for i in range(videos):
         encode(folder / f"synthetic-{width}x{height}-{i}.mp4", seconds=seconds, fps=30, width=width, height=height,
@@ -41,10 +41,10 @@ def decode_only(corpus: Path, checkpoint: Path, workers: int | None, prescale: b
     import os
 
     from vsearch.config import Settings
+    from vsearch.ingest.workers import DecodePool
     from vsearch.media.clips import ClipChunk, ClipJob
     from vsearch.media.discover import discover
     from vsearch.model.xclip import XClip
-    from vsearch.workers import DecodePool
 
     settings = Settings(model=str(checkpoint), workers=workers if workers is not None else max(1, (os.cpu_count() or 2) - 1),
                         decoder_prescale=prescale)
@@ -153,6 +153,7 @@ def fidelity(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
 
 
 def main() -> None:
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, help="folder of videos (default: a generated one)")
     parser.add_argument("--checkpoint", type=Path, help="X-CLIP checkpoint (default: full-size, random weights)")

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import full_size_checkpoint, machine  # noqa: E402
+from bench.common import configure_process, full_size_checkpoint, machine  # noqa: E402
 
 QUERIES = [
     "eating spaghetti", "a person walking", "people walking in the street", "a car driving", "a red car",
@@ -60,6 +60,7 @@ def default_blas_generator(network):
 
 
 def main() -> None:
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     shared = Path(__file__).resolve().parents[2] / "shared" / "videos"
     parser.add_argument("--corpus", type=Path, default=shared)
@@ -82,7 +83,7 @@ def main() -> None:
                         stride_seconds=args.stride_seconds)
     library = Library(settings)
     summary = ingest(library, [args.corpus])
-    with library.sessions() as session:
+    with library.store.session() as session:
         ids, vectors = map(np.concatenate, zip(*repo.iter_embeddings(session)))
     features, present = library.features().read(ids)
     assert present.all(), "every clip needs its prompt features"

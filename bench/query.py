@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import full_size_checkpoint, machine  # noqa: E402
+from bench.common import configure_process, full_size_checkpoint, machine  # noqa: E402
 
 # none of them among the library's tuning prompts: the recall reported is for queries the tuning never saw
 QUERIES = ["a person slicing vegetables", "a dog catching a frisbee", "traffic in the rain", "a man giving a speech",
@@ -98,6 +98,7 @@ def clustered(n: int, dim: int, seed: int) -> np.ndarray:
 
 
 def main() -> None:
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--kinds", nargs="+", default=["flat", "ivf", "hnsw"], choices=["flat", "ivf", "hnsw"])
@@ -109,10 +110,10 @@ def main() -> None:
                         help="as vsearch's --precision (auto: what a query runs with by default)")
     args = parser.parse_args()
 
-    from vsearch.index.faiss_index import ClipIndex, IndexSpec, spec_for
+    from vsearch.index.clip_index import ClipIndex, IndexSpec
     from vsearch.index.features import FeatureStore
-    from vsearch.index.tuning import exact_neighbours, recall
-    from vsearch.library import TUNING_PROMPTS
+    from vsearch.index.policy import spec_for
+    from vsearch.index.tuning import TUNING_PROMPTS, exact_neighbours, recall
     from vsearch.model.xclip import XClip, normalize_rows
 
     checkpoint = args.checkpoint or full_size_checkpoint(None)

@@ -8,15 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.videos import BAD, GOOD, encode
+from tests.videos import BAD, GOOD
 from vsearch.errors import EmptyLibraryError, ModelMismatchError
 from vsearch.ingest import ingest
 from vsearch.library import Library
 from vsearch.media.probe import probe
+from vsearch.media.synthetic import encode
+from vsearch.media.thumbnails import make_thumbnail, thumbnail_path
 from vsearch.search import search
 from vsearch.status import iter_export, library_status, prune_missing
 from vsearch.store import repo
-from vsearch.thumbnails import make_thumbnail, thumbnail_path
 
 
 def _by_path(records):
@@ -106,7 +107,7 @@ def test_second_ingest_embeds_nothing(library, video_files):
 def test_changed_touched_moved_and_deleted_files(library, fresh_library_folder):
     folder = fresh_library_folder
     ingest(library, [folder])
-    with library.sessions() as session:
+    with library.store.session() as session:
         old_ids = set(repo.clip_ids_of(session, repo.video_by_path(session, str(folder / "h264.mp4")).id))
     before = library_status(library)["clips"]
 
@@ -119,7 +120,7 @@ def test_changed_touched_moved_and_deleted_files(library, fresh_library_folder):
     summary = ingest(library, [folder])
     assert summary.indexed == [str(folder / "h264.mp4")]
     assert summary.removed == [str(folder / "vfr.mp4")]
-    with library.sessions() as session:
+    with library.store.session() as session:
         video = repo.video_by_path(session, str(folder / "h264.mp4"))
         new_ids = set(repo.clip_ids_of(session, video.id))
         assert repo.video_by_path(session, str(folder / "sub" / "moved.avi")) is not None
@@ -152,7 +153,7 @@ def test_search_returns_clips_with_absolute_paths(library, video_files):
     assert all(os.path.isabs(r.path) and r.end > r.start for r in response.results)
     # stage 1's score is the cosine of the stored clip vector and the text embedding
     text = library.model.embed_text(["a white square moving"])[0]
-    with library.sessions() as session:
+    with library.store.session() as session:
         clip, _ = repo.clips_with_videos(session, [response.results[0].clip_id])[response.results[0].clip_id]
         assert float(np.dot(text, clip.vector())) == pytest.approx(scores[0], abs=1e-5)
     exact = search(library, "a white square moving", k=5)
@@ -224,7 +225,7 @@ def test_decoder_prescale_keeps_the_embeddings(library, settings, xclip, tmp_pat
 
 def test_probe_reports_what_ingest_records(library, video_files):
     ingest(library, [video_files["rotated"]])
-    with library.sessions() as session:
+    with library.store.session() as session:
         video = repo.video_by_path(session, str(video_files["rotated"]))
         info = probe(video_files["rotated"])
         assert (video.width, video.height, video.rotation, video.decoder) == (info.width, info.height, 90, "pyav")

@@ -132,13 +132,13 @@ def test_without_features_queries_fall_back_and_say_so(settings, xclip, video_fi
 
 
 def test_features_follow_clips_when_files_change(library, fresh_library_folder):
-    from tests.videos import encode
+    from vsearch.media.synthetic import encode
     from vsearch.store import repo
 
     path = fresh_library_folder / "h264.mp4"
     ingest(library, [path])
     store = library.features()
-    with library.sessions() as session:
+    with library.store.session() as session:
         old = repo.clip_ids_of(session, repo.video_by_path(session, str(path)).id)
     assert store.read(old)[1].all()
     status = library_status(library)["prompt_features"]
@@ -146,15 +146,15 @@ def test_features_follow_clips_when_files_change(library, fresh_library_folder):
 
     encode(path, seconds=5.0, hue=8)
     ingest(library, [path])
-    with library.sessions() as session:
+    with library.store.session() as session:
         new = repo.clip_ids_of(session, repo.video_by_path(session, str(path)).id)
     assert not store.read(old)[1].any() and store.read(new)[1].all()
     assert search(library, "a white ball", k=2).ranking == "xclip"
 
 
 def test_the_library_tunes_approximate_search_with_its_own_text_encoder(library):
-    from vsearch.library import TUNING_PROMPTS
+    from vsearch.index.tuning import TUNING_PROMPTS
 
-    queries = library._tuning_queries()
+    queries = library._tuning_queries(may_load=True)()
     assert queries.shape == (len(TUNING_PROMPTS), library.model.embed_dim)
     np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, rtol=1e-5)

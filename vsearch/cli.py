@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -30,10 +29,14 @@ def _settings(ctx: click.Context):
         raise click.UsageError(f"invalid settings: {problems}") from exc
 
 
-def _library(ctx: click.Context):
+def _library(ctx: click.Context, *, runs_model: bool = True, ingest: bool = False):
+    """The library, in a process configured for what the command does (vsearch.runtime)."""
+    from vsearch.runtime import configure_process
+
+    settings = configure_process(_settings(ctx), ingest=ingest, runs_model=runs_model)
     from vsearch.library import Library
 
-    return Library(_settings(ctx))
+    return Library(settings)
 
 
 class _Group(click.Group):
@@ -118,15 +121,11 @@ def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembe
     Exit status: 0 every file indexed or unchanged; 1 some files failed (see the summary or
     `vsearch status`); 2 usage error; 3 configuration or model error; 130 interrupted.
     """
-    # Model threads that spin between operations take the cores the decode workers need; sleeping
-    # instead raised 2-core throughput by about 12 %. OpenMP reads this once, when torch loads.
-    if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from vsearch.ingest import ingest as run_ingest
-
     ctx.obj.update(clip_seconds=clip_seconds, stride_seconds=stride_seconds, batch_size=batch_size, workers=workers,
                    prompt_features=prompt_features, decoder_prescale=decoder_prescale)
-    library = _library(ctx)
+    library = _library(ctx, ingest=True)  # configures the process before torch loads
+    from vsearch.ingest import ingest as run_ingest
+
     summary = run_ingest(library, paths, reembed=reembed, progress=_Bar(not quiet))
     if as_json:
         click.echo(json.dumps(summary.as_json(), indent=2))
@@ -185,7 +184,7 @@ def status(ctx, as_json):
     """What the library holds: videos indexed and failed (with reasons), clips, model, index."""
     from vsearch.status import library_status
 
-    info = library_status(_library(ctx))
+    info = library_status(_library(ctx, runs_model=False))
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -232,7 +231,7 @@ def export(ctx, no_embeddings):
     """
     from vsearch.status import iter_export
 
-    for record in iter_export(_library(ctx), embeddings=not no_embeddings):
+    for record in iter_export(_library(ctx, runs_model=False), embeddings=not no_embeddings):
         click.echo(json.dumps(record))
 
 
@@ -255,7 +254,7 @@ def prune(ctx, as_json):
     """Forget videos whose files no longer exist."""
     from vsearch.status import prune_missing
 
-    removed = prune_missing(_library(ctx))
+    removed = prune_missing(_library(ctx, runs_model=False))
     if as_json:
         click.echo(json.dumps({"removed": removed}))
     else:
@@ -273,8 +272,9 @@ def serve(ctx, host, port):
     import uvicorn
 
     from vsearch.api import create_app
+    from vsearch.runtime import configure_process
 
-    settings = _settings(ctx)
+    settings = configure_process(_settings(ctx))
     click.echo(f"vsearch serving {settings.data_dir} on http://{host}:{port} (API docs at /docs)", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

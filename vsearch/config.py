@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     # the approximate index: "ivf" (k-means inverted lists; holds its recall for text queries at 1M
     # clips) or "hnsw" (a graph; fast, but needs a very wide search for text queries past ~500k clips)
     approximate_index: Literal["ivf", "hnsw"] = "ivf"
+    # -- process-wide settings, applied by vsearch.runtime.configure_process (CLI and server entry points)
+    # fp32 linear layers on the CPU: oneDNN or the default BLAS (MKL); "auto" measures which is faster here
+    cpu_linear: Literal["auto", "onednn", "blas"] = "auto"
+    # keep freed large blocks in the heap (no page faults on every inference call); the process keeps its peak
+    keep_freed_memory: bool = True
+    # OpenMP threads between operations: "auto" lets them sleep during ingest (the decoders need the cores)
+    omp_wait_policy: Literal["auto", "passive", "active"] = "auto"
+    # decode workers at the lowest scheduling priority, so decoding fills the time the model leaves
+    decode_nice: bool = True
     # the HTTP server: origins allowed by CORS (JSON list in VSEARCH_CORS_ORIGINS)
     cors_origins: list[str] = Field(default_factory=list)
     # when set, every endpoint but /health requires it (Bearer header, or ?key= on media URLs)

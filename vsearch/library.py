@@ -4,53 +4,69 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from vsearch.config import Settings
 from vsearch.errors import ModelMismatchError, VsearchError
-from vsearch.index.faiss_index import ClipIndex, load_index, read_sidecar, rebuild_index, spec_for
+from vsearch.index import files, sync
+from vsearch.index.clip_index import ClipIndex
 from vsearch.index.features import FeatureStore
-from vsearch.preview import preview_path
+from vsearch.index.tuning import TUNING_PROMPTS
+from vsearch.media.preview import preview_path
+from vsearch.media.thumbnails import thumbnail_path
 from vsearch.store import repo
-from vsearch.store.db import open_store
-from vsearch.thumbnails import thumbnail_path
+from vsearch.store.db import Store, open_store
 
 log = logging.getLogger(__name__)
 
-# Everyday descriptions of video moments, the kind of text an approximate index must answer well.
-TUNING_PROMPTS = [
-    "a person walking", "people talking", "a dog running", "a cat sleeping", "a car driving on a road",
-    "cars at night", "a city street", "a crowd of people", "children playing", "a birthday party",
-    "someone cooking in a kitchen", "eating spaghetti", "a man playing guitar", "a woman dancing",
-    "a football match", "a basketball game", "swimming in a pool", "waves on a beach", "snow falling",
-    "a mountain landscape", "a forest", "a sunset", "fireworks", "rain on a window", "a bird flying",
-    "a horse", "riding a bicycle", "a train", "an airplane taking off", "a boat on the water",
-    "a computer screen", "typing on a keyboard", "a presentation on stage", "a classroom", "an office",
-    "a cartoon", "a title card", "a close-up of a face", "hands holding a phone", "a baby laughing",
-    "a wedding", "a concert", "a street market", "a construction site", "a garden with flowers",
-    "a drone shot of a city", "a skateboarder", "an empty room",
-]
+
+class _StoredVectors:
+    """The store as the index sees it: a fingerprint of the clip ids, and the vectors in id order."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def fingerprint(self) -> tuple[int, ...]:
+        with self.store.session() as session:
+            return tuple(repo.fingerprint(session).as_list())
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        with self.store.session() as session:
+            yield from repo.iter_embeddings(session)
 
 
 class Library:
-    """Opened from settings; the CLI and the API call the core through it."""
+    """Opened from settings; the CLI and the API call the core through it.
+
+    Nothing here loads X-CLIP unless asked for the model, or for an index that must be tuned with it:
+    what only deletes (prune, sweeping removed files) leaves an approximate rebuild to the next query.
+    """
 
     def __init__(self, settings: Settings, model=None):
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.sessions = open_store(settings.database_url)
+        self.store = open_store(settings.database_url)
+        self._vectors = _StoredVectors(self.store)
         self._model = model
         self._index: ClipIndex | None = None
         self._features: FeatureStore | None = None
+        self._built_with = self._read_built_with()
 
     # -- model -----------------------------------------------------------------------------
-    @property
-    def built_with(self) -> tuple[str | None, int | None]:
-        """(model id, embedding size) recorded by the first ingest, or (None, None) for a new library."""
-        with self.sessions() as session:
+    def _read_built_with(self) -> tuple[str | None, int | None]:
+        with self.store.session() as session:
             model = repo.get_meta(session, repo.MODEL_KEY)
             dim = repo.get_meta(session, repo.DIM_KEY)
         return model, int(dim) if dim else None
+
+    @property
+    def built_with(self) -> tuple[str | None, int | None]:
+        """(model id, embedding size) recorded by the first ingest, or (None, None) for a new library;
+        read when the library opens and on `refresh`."""
+        return self._built_with
 
     def check_model(self) -> None:
         """Refuse to mix models: a library is searched with the model that embedded it."""
@@ -70,78 +86,80 @@ class Library:
             from vsearch.model.xclip import XClip
 
             self._model = XClip.load(
-                self.settings.model, self.settings.model_id, self.settings.device, self.settings.precision
+                self.settings.model, self.settings.model_id, self.settings.device, self.settings.precision,
+                cpu_linear=self.settings.cpu_linear,
             )
         return self._model
 
     def record_model(self, model_id: str, dim: int) -> None:
-        with self.sessions.begin() as session:
+        with self.store.begin() as session:
             repo.set_meta(session, repo.MODEL_KEY, model_id)
             repo.set_meta(session, repo.DIM_KEY, str(dim))
+        self._built_with = (model_id, dim)
 
     # -- index -----------------------------------------------------------------------------
     @property
     def index_path(self) -> Path:
         return self.settings.index_path
 
+    def _target(self, dim: int | None = None) -> sync.IndexTarget:
+        model, recorded_dim = self.built_with
+        dim = dim or recorded_dim
+        if dim is None:
+            raise ValueError("the library has no embeddings yet")
+        return sync.IndexTarget(self.index_path, model or "", dim, self.settings.index_threshold,
+                                self.settings.approximate_index)
+
     def index(self, dim: int | None = None) -> ClipIndex:
-        """The FAISS index, loaded once; rebuilt from the store if its file is missing or stale."""
+        """The FAISS index, loaded once; rebuilt from the store when the index policy says so (loading the
+        model if an approximate index must be tuned)."""
         if self._index is None:
-            model, recorded_dim = self.built_with
-            dim = dim or recorded_dim
-            if dim is None:
-                raise ValueError("the library has no embeddings yet")
-            self._index = load_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold,
-                                     self._tuning_queries, self.settings.approximate_index)
+            self._index = sync.open_index(self._target(dim), self._vectors, self._tuning_queries(may_load=True))
         return self._index
 
-    def _tuning_queries(self):
+    def _tuning_queries(self, may_load: bool) -> sync.TextQueries:
         """Text prompts encoded by the library's model: what an approximate index is tuned to answer well.
-        None (tune with clip-like queries only) when that model cannot be loaded here."""
-        if self.built_with[0] not in (None, self.settings.model_id):
-            return None
-        try:
-            return self.model.embed_text(TUNING_PROMPTS)
-        except VsearchError as exc:
-            log.warning("tuning the index without text prompts: %s", exc)
-            return None
+        None (tune with clip-like queries only) when that model cannot be loaded here; deferred when the
+        model is not loaded and `may_load` is false."""
+
+        def encode():
+            if self.built_with[0] not in (None, self.settings.model_id):
+                return None
+            if self._model is None and not may_load:
+                raise sync.TuningDeferred()
+            try:
+                return self.model.embed_text(TUNING_PROMPTS)
+            except VsearchError as exc:
+                log.warning("tuning the index without text prompts: %s", exc)
+                return None
+
+        return encode
 
     def refresh(self) -> int:
-        """Take in clips committed by another process (an ingest running beside a server); returns how many.
+        """Take in what another process committed (an ingest running beside a server); returns how many
+        clips were added to the index.
 
         New clips have ids above every id the index holds (ids only grow), so this is one range query
         on the primary key. Deleted clips need nothing here: search drops ids the database lacks.
         """
+        self._built_with = self._read_built_with()
         if self._index is None:
             return 0
         added = 0
-        with self.sessions() as session:
+        with self.store.session() as session:
             for ids, vectors in repo.iter_embeddings(session, after=self._index.max_id):
                 self._index.add(ids, vectors)
                 added += len(ids)
         return added
 
     def save_index(self) -> None:
-        """Save the index; rebuild it first when the library crossed the size threshold, has many deletions
-        or has outgrown its IVF lists."""
-        if self._index is None:
-            return
-        model, _ = self.built_with
-        with self.sessions() as session:
-            current = repo.fingerprint(session)
-        wanted = spec_for(current.count, self.settings.index_threshold, self.settings.approximate_index)
-        index = self._index
-        if wanted.kind != index.spec.chosen_kind or index.stale_fraction > 0.1 or index.outgrown(current.count):
-            self.reindex()
-            return
-        index.save(self.index_path, model or "", current)
+        """Save the index if it is loaded; rebuilt first where the index policy asks (an approximate rebuild
+        only with the model already loaded: otherwise it waits for the next query)."""
+        if self._index is not None:
+            self._index = sync.save(self._target(), self._index, self._vectors, self._tuning_queries(may_load=False))
 
     def reindex(self) -> ClipIndex:
-        model, dim = self.built_with
-        if dim is None:
-            raise ValueError("the library has no embeddings yet")
-        self._index = rebuild_index(self.index_path, self.sessions, model or "", dim, self.settings.index_threshold,
-                                    self._tuning_queries, self.settings.approximate_index)
+        self._index = sync.rebuild(self._target(), self._vectors, self._tuning_queries(may_load=True))
         return self._index
 
     # -- prompt features -------------------------------------------------------------------
@@ -157,11 +175,14 @@ class Library:
 
     def drop_derived(self, clip_ids) -> None:
         """Deleted clips leave the FAISS index, the feature store and the media cache (the database is
-        already updated)."""
+        already updated). Never loads the model: an index that would need it to be rebuilt is left
+        stale on disk, and rebuilt by the next query."""
         if not clip_ids:
             return
-        if self.built_with[1] is not None:
-            self.index().remove(clip_ids)
+        if self._index is None and self.built_with[1] is not None:
+            self._index = sync.open_index(self._target(), self._vectors, self._tuning_queries(may_load=False))
+        if self._index is not None:
+            self._index.remove(clip_ids)
         store = self.features()
         if store is not None:
             store.discard(clip_ids)
@@ -171,11 +192,12 @@ class Library:
 
     def forget_everything(self) -> None:
         """Drop every video, clip and the recorded model (before re-embedding with another model)."""
-        with self.sessions.begin() as session:
+        with self.store.begin() as session:
             for video in repo.all_videos(session):
                 repo.delete_video(session, video)
             repo.delete_meta(session, repo.MODEL_KEY)
             repo.delete_meta(session, repo.DIM_KEY)
+        self._built_with = (None, None)
         self.index_path.unlink(missing_ok=True)
         self._index = None
         for media in ("thumbnails", "previews"):  # made from clips that no longer exist
@@ -185,8 +207,9 @@ class Library:
             store.clear()
         self._features = None
 
-    def index_info(self) -> dict | None:
-        return read_sidecar(self.index_path)
+    def index_record(self) -> files.IndexRecord | None:
+        """What the saved index's sidecar says, without opening the index."""
+        return files.read_record(self.index_path)
 
     def close(self) -> None:
-        self.sessions.kw["bind"].dispose()
+        self.store.close()

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vsearch.errors import EmptyLibraryError
 from vsearch.model.xclip import normalize_rows
 from vsearch.store import repo
+
+if TYPE_CHECKING:
+    from vsearch.library import Library
 
 EXACT = "xclip"  # scores are X-CLIP's logits_per_video
 COSINE = "embedding-cosine"  # stage 1 only: cosine of clip and text embeddings
@@ -57,7 +61,7 @@ class SearchResponse:
         return data
 
 
-def search(library, text: str, k: int = 10, rerank: bool = True, overfetch: int | None = None,
+def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfetch: int | None = None,
            offset: int = 0) -> SearchResponse:
     """Clips `offset`..`offset + k` for `text`, best first."""
     library.check_model()
@@ -81,7 +85,7 @@ def search(library, text: str, k: int = 10, rerank: bool = True, overfetch: int 
         fetch = block * -(-wanted // block)
     scores, ids = index.search(normalize_rows(text_projection)[None], fetch)
     found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
-    with library.sessions() as session:
+    with library.store.session() as session:
         vectors = repo.clip_vectors(session, [i for _, i in found])
         found = [(s, i) for s, i in found if i in vectors]  # a clip deleted since the index was loaded
         ranking, notice = COSINE, None
@@ -99,7 +103,7 @@ def search(library, text: str, k: int = 10, rerank: bool = True, overfetch: int 
     return SearchResponse(text, model_id or library.settings.model_id, took, ranking, len(found), notice, results)
 
 
-def _rerank(library, model, text_projection, found, vectors):
+def _rerank(library: Library, model, text_projection, found, vectors):
     """((score, id) by X-CLIP's score, None) — or (None, why not) when the features are not there."""
     store = library.features()
     if store is None:

@@ -4,34 +4,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
-from vsearch.index.faiss_index import spec_for
+from vsearch.index.policy import LibraryState, RebuildReason, rebuild_reason
 from vsearch.ingest.changes import prune
 from vsearch.store import repo
 
+if TYPE_CHECKING:
+    from vsearch.library import Library
 
-def library_status(library) -> dict:
+
+def library_status(library: Library) -> dict:
     model, dim = library.built_with
-    with library.sessions() as session:
+    with library.store.session() as session:
         counts = repo.counts(session)
         last_ingest = json.loads(repo.get_meta(session, repo.LAST_INGEST_KEY) or "null")
         failed = [{"path": v.path, "reason": v.error} for v in repo.failed_videos(session)]
         current = repo.fingerprint(session)
-    sidecar = library.index_info() or {}
+    record = library.index_record()
     path = library.index_path
     settings = library.settings
-    wanted = spec_for(current.count, settings.index_threshold, settings.approximate_index).kind
-    built = (sidecar.get("params") or {}).get("planned") or sidecar.get("kind", "flat")
-    if not path.exists():
-        state = "missing; rebuilt on the next query"
-    elif sidecar.get("fingerprint") != current.as_list():
-        state = "stale; rebuilt on the next query"
-    elif built != wanted:
-        state = f"rebuilt as {wanted} on the next query (the library's size and VSEARCH_INDEX_THRESHOLD ask for it)"
-    else:
-        state = "up to date"
+    library_state = LibraryState(model or "", dim or 0, tuple(current.as_list()), settings.index_threshold,
+                                 settings.approximate_index)
+    state = _index_state(rebuild_reason(record, library_state), library_state.wanted().kind)
     return {
         "data_dir": str(library.settings.data_dir),
         "database": make_url(library.settings.database_url).render_as_string(hide_password=True),
@@ -42,9 +40,9 @@ def library_status(library) -> dict:
         "clips": counts.clips,
         "index": {
             "path": str(path),
-            "kind": sidecar.get("kind", "flat"),
-            "params": sidecar.get("params"),
-            "size": sidecar.get("size", 0),
+            "kind": record.spec.kind if record else "flat",
+            "params": asdict(record.spec) if record else None,
+            "size": record.size if record else 0,
             "bytes": path.stat().st_size if path.exists() else 0,
             "state": state,
         },
@@ -53,7 +51,15 @@ def library_status(library) -> dict:
     }
 
 
-def _features_status(library, clips: int) -> dict:
+def _index_state(reason: RebuildReason | None, wanted: str) -> str:
+    if reason is None:
+        return "up to date"
+    if reason.code == "kind":
+        return f"rebuilt as {wanted} on the next query (the library's size and VSEARCH_INDEX_THRESHOLD ask for it)"
+    return f"{reason}; rebuilt on the next query"
+
+
+def _features_status(library: Library, clips: int) -> dict:
     """Disk used by the exact-ranking features, or why there are none."""
     if not library.settings.prompt_features:
         return {"enabled": False, "bytes": 0, "bytes_per_clip": 0, "note": "turned off: queries rank by stage 1 only"}
@@ -68,8 +74,8 @@ def _features_status(library, clips: int) -> dict:
     }
 
 
-def iter_export(library, embeddings: bool = True) -> Iterator[dict]:
-    with library.sessions() as session:
+def iter_export(library: Library, embeddings: bool = True) -> Iterator[dict]:
+    with library.store.session() as session:
         for clip, video in repo.iter_clips(session):
             record = {
                 "clip_id": clip.id,
@@ -86,8 +92,8 @@ def iter_export(library, embeddings: bool = True) -> Iterator[dict]:
             yield record
 
 
-def prune_missing(library) -> list[str]:
-    with library.sessions.begin() as session:
+def prune_missing(library: Library) -> list[str]:
+    with library.store.begin() as session:
         removed, clip_ids = prune(session)
     if clip_ids:
         library.drop_derived(clip_ids)

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from tests.videos import GOOD
 from vsearch.api import create_app
 from vsearch.ingest import ingest
+from vsearch.library import Library
 
 
 @pytest.fixture
@@ -68,8 +69,8 @@ def test_openapi(client):
 
 
 def test_new_clips_become_searchable_without_restart(client, library, tmp_path):
-    from tests.videos import encode
     from vsearch.library import Library
+    from vsearch.media.synthetic import encode
 
     def everything():
         return client.get("/search", params={"q": "a", "k": 1000, "rerank": "false"}).json()["results"]
@@ -86,7 +87,8 @@ def test_new_clips_become_searchable_without_restart(client, library, tmp_path):
 def test_the_page_is_served_with_no_external_assets(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "data-clip-id" not in page.text or "dataset.clipId" in page.text
+    assert '<form id="search">' in page.text and 'name="q"' in page.text
+    assert 'fetch(withKey("/search?' in page.text and "card.dataset.clipId = result.clip_id" in page.text
     assert "http://" not in page.text and "https://" not in page.text
 
 
@@ -117,3 +119,48 @@ def test_preview_of_a_file_browsers_cannot_play(client, video_files):
         times = [frame.time for frame in container.decode(video=0)]
     assert times[0] == 0.0 and times[-1] == pytest.approx(avi["end"] - avi["start"] - 0.1, abs=0.15)
     assert client.get(avi["preview_url"]).content == response.content  # cached
+
+
+def test_routes_run_off_the_event_loop():
+    """Plain functions: FastAPI runs them in its thread pool, so database reads and inference never block it."""
+    import inspect
+
+    from vsearch.api.routes import router
+
+    assert router.routes and not [r.path for r in router.routes if inspect.iscoroutinefunction(r.endpoint)]
+
+
+def test_a_library_built_with_another_model_is_a_409_with_the_cli_sentence(library, video_files, tmp_path):
+    from vsearch.errors import ModelMismatchError
+
+    ingest(library, [video_files["short"]])
+    other = library.settings.model_copy(update={"model": str(tmp_path)})
+    with TestClient(create_app(other)) as client:
+        response = client.get("/search", params={"q": "a"})
+        assert client.get("/health").status_code == 200
+    assert response.status_code == 409
+    with pytest.raises(ModelMismatchError) as cli_error:
+        Library(other).check_model()
+    assert response.json()["detail"] == str(cli_error.value)
+
+
+def test_a_model_that_cannot_be_loaded_is_a_503_with_the_reason(settings, checkpoint, video_files, tmp_path):
+    import shutil
+
+    copy = tmp_path / "checkpoint"
+    shutil.copytree(checkpoint, copy)
+    settings = settings.model_copy(update={"model": str(copy)})
+    ingesting = Library(settings)
+    ingest(ingesting, [video_files["short"]])
+    ingesting.close()
+    (copy / "config.json").unlink()  # the checkpoint the library was built with is broken now
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/search", params={"q": "a"})
+    assert response.status_code == 503 and "Cannot load an X-CLIP model" in response.json()["detail"]
+
+
+def test_an_empty_library_answers_200_with_a_notice(settings):
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/search", params={"q": "a"})
+    assert response.status_code == 200 and response.json()["results"] == []
+    assert "empty" in response.json()["notice"]

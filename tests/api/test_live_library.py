@@ -7,9 +7,9 @@ import time
 
 from fastapi.testclient import TestClient
 
-from tests.videos import encode
 from vsearch.api import create_app
 from vsearch.ingest import ingest
+from vsearch.media.synthetic import encode
 
 NEW_VIDEOS = 8
 CLIPS_PER_VIDEO = 3  # 9-second videos in 4-second windows

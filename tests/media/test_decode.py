@@ -84,7 +84,7 @@ def test_the_main_stream_of_several_is_used(tmp_path):
     """A small preview stream first, the real (default) video second: the main one is decoded."""
     import av
 
-    from tests.videos import scene
+    from vsearch.media.synthetic import scene
 
     path = tmp_path / "two-streams.mkv"
     with av.open(str(path), "w") as container:
@@ -120,7 +120,7 @@ def test_scaled_size_keeps_aspect_and_skips_small_savings():
 
 
 def test_decord_scales_frames_in_the_decoder(tmp_path):
-    from tests.videos import encode
+    from vsearch.media.synthetic import encode
 
     path = encode(tmp_path / "hd.mp4", seconds=1.0, fps=10, width=1280, height=720)
     info = probe(path)
@@ -130,7 +130,7 @@ def test_decord_scales_frames_in_the_decoder(tmp_path):
 
 
 def test_pyav_scales_rotated_frames_upright(tmp_path):
-    from tests.videos import encode
+    from vsearch.media.synthetic import encode
 
     path = encode(tmp_path / "hd-rotated.mp4", seconds=1.0, fps=10, width=1280, height=720, rotation=90)
     info = probe(path)

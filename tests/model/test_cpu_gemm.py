@@ -36,14 +36,57 @@ def test_other_dtypes_autocast_and_training_take_the_plain_path():
     assert switched.weight.grad is not None
 
 
-def test_use_onednn_linears_switches_only_when_measured_faster():
-    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU(), torch.nn.Linear(8, 8))
-    count = use_onednn_linears(model)
-    assert count == (2 if onednn_is_faster() else 0)
-    assert all(isinstance(m, torch.nn.Linear) for m in (model[0], model[2]))
+def _plain_model():
+    return torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU(), torch.nn.Linear(8, 8))
 
 
-def test_keep_freed_memory_is_safe_to_call_twice():
-    from vsearch.model.cpu_memory import keep_freed_memory
+def test_use_onednn_linears_follows_the_choice():
+    onednn, blas = _plain_model(), _plain_model()
+    assert use_onednn_linears(onednn, "onednn") == 2 and use_onednn_linears(blas, "blas") == 0
+    assert type(onednn[0]) is OneDnnLinear and type(onednn[2]) is OneDnnLinear
+    assert type(blas[0]) is torch.nn.Linear and type(blas[2]) is torch.nn.Linear
+    assert use_onednn_linears(onednn, "onednn") == 0  # already switched: nothing plain is left
 
-    assert keep_freed_memory() == keep_freed_memory()
+
+def test_auto_switches_only_where_measured_faster():
+    model = _plain_model()
+    expected = OneDnnLinear if onednn_is_faster() else torch.nn.Linear
+    assert use_onednn_linears(model, "auto") == (2 if expected is OneDnnLinear else 0)
+    assert type(model[0]) is expected and type(model[2]) is expected
+
+
+_MMAPPED_AFTER_FREE = """
+import ctypes, sys
+from vsearch.model.cpu_memory import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+before = libc.mallinfo2().hblks  # blocks served by their own mmap (returned to the system when freed)
+block = libc.malloc(8 << 20)
+print(libc.mallinfo2().hblks - before)
+libc.free(block)
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's mallopt")
+def test_keep_freed_memory_serves_large_blocks_from_the_heap():
+    """Without it glibc maps an 8 MB block on its own (unmapped on free, page-faulted again next time)."""
+    import subprocess
+    import sys
+
+    def mmapped_blocks(mode):
+        run = subprocess.run([sys.executable, "-c", _MMAPPED_AFTER_FREE, mode], capture_output=True, text=True)
+        if run.returncode != 0 and "mallinfo2" in run.stderr:
+            pytest.skip("this C library has no mallinfo2")
+        assert run.returncode == 0, run.stderr
+        return int(run.stdout)
+
+    assert mmapped_blocks("default") == 1
+    assert mmapped_blocks("keep") == 0

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from vsearch.model.preprocess import PreprocessSpec, normalize, preprocess_frames, resize_and_crop
+from vsearch.media.resize import PreprocessSpec, resize_and_crop
+from vsearch.model.preprocess import normalize, preprocess_frames
 
 
 def _pil_image_processor_class():

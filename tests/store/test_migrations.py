@@ -25,7 +25,7 @@ def test_downgrade_and_upgrade_again(db_url):
 
 
 def test_open_store_is_idempotent(db_url):
-    open_store(db_url).kw["bind"].dispose()
-    sessions = open_store(db_url)
-    assert current_revision(sessions.kw["bind"]) == "0001"
-    sessions.kw["bind"].dispose()
+    open_store(db_url).close()
+    store = open_store(db_url)
+    assert current_revision(store.engine) == "0001"
+    store.close()

@@ -25,28 +25,28 @@ def _clip(video_id, ordinal):
 
 
 def test_clips_round_trip_and_ids_are_never_reused(db_url):
-    sessions = open_store(db_url)
-    with sessions.begin() as session:
+    store = open_store(db_url)
+    with store.begin() as session:
         video = _video("/v/a.mp4")
         session.add(video)
         session.flush()
         session.add_all([_clip(video.id, 0), _clip(video.id, 1)])
-    with sessions.begin() as session:
+    with store.begin() as session:
         video = repo.video_by_path(session, "/v/a.mp4")
         first = repo.delete_clips_of(session, video.id)
         session.add(_clip(video.id, 0))
-    with sessions() as session:
+    with store.session() as session:
         ids = [int(i) for chunk, _ in repo.iter_embeddings(session) for i in chunk]
         assert len(ids) == 1 and ids[0] > max(first)
         assert repo.fingerprint(session).as_list() == [1, ids[0], ids[0]]
-    sessions.kw["bind"].dispose()
+    store.close()
 
 
 def test_videos_under_escapes_like_wildcards(db_url):
-    sessions = open_store(db_url)
-    with sessions.begin() as session:
+    store = open_store(db_url)
+    with store.begin() as session:
         session.add_all([_video("/lib/a_b/x.mp4", content_hash="1"), _video("/lib/aXb/y.mp4", content_hash="2")])
-    with sessions() as session:
+    with store.session() as session:
         assert [v.path for v in repo.videos_under(session, "/lib/a_b")] == ["/lib/a_b/x.mp4"]
         assert len(repo.videos_under(session, "/lib")) == 2
-    sessions.kw["bind"].dispose()
+    store.close()

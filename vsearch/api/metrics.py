@@ -23,7 +23,7 @@ class Metrics:
                     self.counts[i] += 1
             self.counts[-1] += 1
 
-    def render(self, library) -> str:
+    def render(self, library_counts) -> str:
         with self.lock:
             lines = [
                 "# HELP vsearch_queries_total Search requests answered.",
@@ -40,9 +40,9 @@ class Metrics:
                 f"vsearch_query_seconds_count {self.queries}",
                 "# HELP vsearch_videos Videos indexed.",
                 "# TYPE vsearch_videos gauge",
-                f"vsearch_videos {library.indexed}",
+                f"vsearch_videos {library_counts.indexed}",
                 "# HELP vsearch_clips Clips indexed.",
                 "# TYPE vsearch_clips gauge",
-                f"vsearch_clips {library.clips}",
+                f"vsearch_clips {library_counts.clips}",
             ]
         return "\n".join(lines) + "\n"

@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from vsearch.media.discover import discover
 from vsearch.store import repo
+from vsearch.store.db import Store
 
 _BLOCK = 1 << 20
 
@@ -49,7 +50,7 @@ class Changes:
     seen: set[str]
 
 
-def find_changes(sessions: sessionmaker[Session], paths: Iterable[Path], model: str) -> Changes:
+def find_changes(store: Store, paths: Iterable[Path], model: str) -> Changes:
     """Walk `paths` and sort what is found; unchanged files whose stat changed are updated in place."""
     changes = Changes([], [], [], set())
     for path in discover(paths):
@@ -57,21 +58,21 @@ def find_changes(sessions: sessionmaker[Session], paths: Iterable[Path], model: 
         stat = None
         try:
             stat = path.stat()
-            digest = _known_digest(sessions, path, stat, model) or content_hash(path, stat.st_size)
+            digest = _known_digest(store, path, stat, model) or content_hash(path, stat.st_size)
         except OSError as exc:
             size, mtime = (stat.st_size, stat.st_mtime_ns) if stat else (0, 0)
             changes.unreadable.append((path, size, mtime, f"cannot read file: {exc.strerror or exc}"))
             continue
-        if digest == "unchanged" or _same_content(sessions, path, stat, digest, model):
+        if digest == "unchanged" or _same_content(store, path, stat, digest, model):
             changes.unchanged.append(path)
         else:
             changes.to_embed.append(FileState(path, stat.st_size, stat.st_mtime_ns, digest))
     return changes
 
 
-def _known_digest(sessions, path: Path, stat: os.stat_result, model: str) -> str | None:
+def _known_digest(store: Store, path: Path, stat: os.stat_result, model: str) -> str | None:
     """'unchanged' when the store has this path indexed with the same size and mtime."""
-    with sessions() as session:
+    with store.session() as session:
         video = repo.video_by_path(session, str(path))
         if (
             video is not None
@@ -84,9 +85,9 @@ def _known_digest(sessions, path: Path, stat: os.stat_result, model: str) -> str
     return None
 
 
-def _same_content(sessions, path: Path, stat: os.stat_result, digest: str, model: str) -> bool:
+def _same_content(store: Store, path: Path, stat: os.stat_result, digest: str, model: str) -> bool:
     """Same bytes as an indexed video: a touched file keeps its clips, a moved one takes them along."""
-    with sessions.begin() as session:
+    with store.begin() as session:
         video = repo.video_by_path(session, str(path))
         if video is not None:
             if video.status == "indexed" and video.model == model and video.content_hash == digest:

@@ -7,18 +7,24 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vsearch.ingest.changes import FileState, find_changes, sweep
 from vsearch.ingest.summary import IngestSummary
+from vsearch.ingest.workers import DecodePool
 from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, VideoReset, VideoStarted
 from vsearch.media.sample import ClipPlan
+from vsearch.media.thumbnails import thumbnail_path, write_thumbnail
 from vsearch.model.preprocess import normalize
 from vsearch.store import repo
 from vsearch.store.models import Clip, Video
-from vsearch.thumbnails import thumbnail_path, write_thumbnail
-from vsearch.workers import DecodePool
+
+if TYPE_CHECKING:
+    from vsearch.index.clip_index import ClipIndex
+    from vsearch.library import Library
+
 
 @dataclass
 class _Pending:
@@ -37,7 +43,7 @@ class _Pending:
         return self.done and self.started is not None and len(self.vectors) == self.started.num_clips
 
 
-def ingest(library, paths: Iterable[Path], *, reembed: bool = False, progress=None) -> IngestSummary:
+def ingest(library: Library, paths: Iterable[Path], *, reembed: bool = False, progress=None) -> IngestSummary:
     """Index every video under `paths`; returns what was done. Ctrl-C keeps what was written.
 
     `progress`, if given, has start(total_files), update(summary) after each file, and close().
@@ -51,7 +57,7 @@ def ingest(library, paths: Iterable[Path], *, reembed: bool = False, progress=No
         library.forget_everything()
     library.check_model()
     model_id = settings.model_id
-    changes = find_changes(library.sessions, paths, model_id)
+    changes = find_changes(library.store, paths, model_id)
     summary.unchanged = len(changes.unchanged)
     for path, size, mtime, reason in changes.unreadable:
         _write_failure(library, FileState(path, size, mtime, ""), reason, summary)
@@ -63,7 +69,7 @@ def ingest(library, paths: Iterable[Path], *, reembed: bool = False, progress=No
         if changes.to_embed:
             _embed_files(library, changes.to_embed, summary, progress)
         if not summary.interrupted:
-            with library.sessions.begin() as session:
+            with library.store.begin() as session:
                 summary.removed, clip_ids = sweep(session, paths, changes.seen)
             library.drop_derived(clip_ids)
     finally:
@@ -75,16 +81,16 @@ def ingest(library, paths: Iterable[Path], *, reembed: bool = False, progress=No
     return summary
 
 
-def _record_run(library, summary: IngestSummary) -> None:
+def _record_run(library: Library, summary: IngestSummary) -> None:
     """Keep the last run's counts, for `vsearch status`."""
     record = summary.as_json()
     record = {key: len(value) if isinstance(value, list) else value for key, value in record.items()}
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    with library.sessions.begin() as session:
+    with library.store.begin() as session:
         repo.set_meta(session, repo.LAST_INGEST_KEY, json.dumps(record))
 
 
-def _embed_files(library, files: list[FileState], summary: IngestSummary, progress) -> None:
+def _embed_files(library: Library, files: list[FileState], summary: IngestSummary, progress) -> None:
     settings = library.settings
     model = library.model
     if library.built_with[0] is None:
@@ -124,7 +130,7 @@ def _embed_files(library, files: list[FileState], summary: IngestSummary, progre
         if progress:
             progress.update(summary)
 
-    pool = DecodePool(job, settings.workers)
+    pool = DecodePool(job, settings.workers, nice=settings.decode_nice)
     messages = pool.run([(task, item.state.path) for task, item in pending.items()])
     try:
         for message in messages:
@@ -165,13 +171,13 @@ def _apply_file(video: Video, state: FileState, model_id: str) -> None:
     video.size, video.mtime_ns, video.content_hash, video.model = state.size, state.mtime_ns, state.content_hash, model_id
 
 
-def _write_video(library, index, item: _Pending) -> None:
+def _write_video(library: Library, index: ClipIndex, item: _Pending) -> None:
     """One transaction per video: its old clips out, its new clips in; then the index follows."""
     started, state = item.started, item.state
     info = started.info
     model_id = library.settings.model_id
     ordinals = sorted(item.vectors)
-    with library.sessions.begin() as session:
+    with library.store.begin() as session:
         video = repo.video_by_path(session, str(state.path)) or Video(path=str(state.path))
         old_ids = repo.delete_clips_of(session, video.id) if video.id else []
         _apply_file(video, state, model_id)
@@ -207,8 +213,8 @@ def _write_video(library, index, item: _Pending) -> None:
     index.add(new_ids, np.stack([item.vectors[o] for o in ordinals]))
 
 
-def _write_failure(library, state: FileState, reason: str, summary: IngestSummary) -> None:
-    with library.sessions.begin() as session:
+def _write_failure(library: Library, state: FileState, reason: str, summary: IngestSummary) -> None:
+    with library.store.begin() as session:
         video = repo.video_by_path(session, str(state.path)) or Video(path=str(state.path))
         old_ids = repo.delete_clips_of(session, video.id) if video.id else []
         _apply_file(video, state, None)

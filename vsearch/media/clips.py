@@ -18,9 +18,9 @@ import numpy as np
 from vsearch.errors import DecodeError
 from vsearch.media.decode import sources_for
 from vsearch.media.probe import VideoProbe, probe
+from vsearch.media.resize import PreprocessSpec, resize_and_crop
 from vsearch.media.sample import ClipPlan, plan_clips, video_duration
-from vsearch.model.preprocess import PreprocessSpec, resize_and_crop
-from vsearch.thumbnails import encode_thumbnail, middle_frame
+from vsearch.media.thumbnails import encode_thumbnail, middle_frame
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,6 @@ class PyAVSource:
         self._times: np.ndarray | None = None
 
     def _open(self):
-        import av
-
         container = open_container(self.info.path)
         stream = container.streams.video[self.info.stream_index]
         stream.thread_type = "AUTO"

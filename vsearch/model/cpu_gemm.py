@@ -76,9 +76,12 @@ def onednn_is_faster() -> bool:
     return blas > _MIN_SPEEDUP * onednn
 
 
-def use_onednn_linears(module: torch.nn.Module) -> int:
-    """Switch every plain nn.Linear in `module` to OneDnnLinear when that is faster here; returns how many."""
-    if not onednn_is_faster():
+def use_onednn_linears(module: torch.nn.Module, choice: str = "auto") -> int:
+    """Switch every plain nn.Linear in `module` to OneDnnLinear where oneDNN is chosen ("onednn") or
+    measured faster ("auto"); returns how many. "blas" keeps them all."""
+    if choice == "blas" or not torch.backends.mkldnn.is_available():
+        return 0
+    if choice == "auto" and not onednn_is_faster():
         return 0
     switched = 0
     for child in module.modules():

@@ -20,7 +20,7 @@ import numpy as np
 class ExactScorer:
     """logits_per_video of one text against N clips, from stored clip embeddings and prompt features."""
 
-    def __init__(self, model):
+    def __init__(self, model, cpu_linear: str = "auto"):
         import copy
 
         import torch
@@ -29,7 +29,7 @@ class ExactScorer:
         from vsearch.model.cpu_gemm import use_onednn_linears
 
         generator = copy.deepcopy(model.prompts_generator).float().cpu().eval()
-        use_onednn_linears(generator)
+        use_onednn_linears(generator, cpu_linear)
         self.visual_norm = generator.layernorm
         self.alpha = generator.alpha.detach()
         self.layers = []

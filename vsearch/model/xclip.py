@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from vsearch.errors import ModelLoadError
-from vsearch.model.preprocess import PreprocessSpec
+from vsearch.media.resize import PreprocessSpec
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,10 @@ class ClipEmbeddings:
 class XClip:
     """An X-CLIP checkpoint ready for inference: clip and text embeddings."""
 
-    def __init__(self, model, processor, model_id: str, device: str = "cpu", precision: str = "fp32"):
+    def __init__(self, model, processor, model_id: str, device: str = "cpu", precision: str = "fp32",
+                 cpu_linear: str = "auto"):
+        """`cpu_linear`: fp32 linear layers on oneDNN ("onednn"), the default BLAS ("blas"), or whichever
+        measures faster here ("auto"; see vsearch.model.cpu_gemm)."""
         import torch
 
         self._scorer = None
@@ -115,14 +118,12 @@ class XClip:
             # weights are halved, so scores on the GPU equal those on the CPU for the same features.
             from vsearch.model.scoring import ExactScorer
 
-            self._scorer = ExactScorer(self.model)
+            self._scorer = ExactScorer(self.model, cpu_linear)
             self.model.half()  # fp16 weights on the GPU: half the memory traffic, tensor cores
         if device == "cpu":  # fp32 products (all of them in fp32 mode, the text tower always) via oneDNN if faster
             from vsearch.model.cpu_gemm import use_onednn_linears
-            from vsearch.model.cpu_memory import keep_freed_memory
 
-            use_onednn_linears(self.model)
-            keep_freed_memory()
+            use_onednn_linears(self.model, cpu_linear)
             if precision == "bf16":
                 # One query at a time, the text tower streams all its linear weights (145 MB in fp32):
                 # bf16 weights halve that (measured 28 -> 15 ms a query; cosine to fp32 >= 0.9999).
@@ -134,13 +135,15 @@ class XClip:
         self.model_id = model_id
         self.device = device
         self.precision = precision
+        self.cpu_linear = cpu_linear
         self.spec = PreprocessSpec.from_image_processor(processor.image_processor)
         self.num_frames = int(model.config.vision_config.num_frames)
         self.embed_dim = int(model.config.projection_dim)
         self.max_text_tokens = int(model.config.text_config.max_position_embeddings)
 
     @classmethod
-    def load(cls, model: str, model_id: str | None = None, device: str = "auto", precision: str = "auto") -> "XClip":
+    def load(cls, model: str, model_id: str | None = None, device: str = "auto", precision: str = "auto",
+             cpu_linear: str = "auto") -> "XClip":
         """Load by hub id or local directory; a failure is one clear ModelLoadError."""
         try:
             from transformers.utils import logging as hf_logging
@@ -156,7 +159,7 @@ class XClip:
             except Exception as online_exc:  # noqa: BLE001
                 raise _load_error(model, online_exc, hub_reached=True) from online_exc
         resolved = resolve_device(device)
-        return cls(network, processor, model_id or model, resolved, resolve_precision(precision, resolved))
+        return cls(network, processor, model_id or model, resolved, resolve_precision(precision, resolved), cpu_linear)
 
     def _autocast(self):
         import torch
@@ -208,7 +211,7 @@ class XClip:
         if self._scorer is None:
             from vsearch.model.scoring import ExactScorer
 
-            self._scorer = ExactScorer(self.model)
+            self._scorer = ExactScorer(self.model, self.cpu_linear)
         return self._scorer
 
     @property

@@ -63,8 +63,27 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def open_store(url: str) -> sessionmaker[Session]:
-    """Open (and migrate) the database at `url`; returns a session factory."""
+class Store:
+    """A library's database: owns its engine (disposed by `close`) and hands out sessions."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        """A session for reading (`with store.session() as session:`); the caller commits if it writes."""
+        return self._sessions()
+
+    def begin(self):
+        """A session in a transaction, committed when the `with` block ends (rolled back on an error)."""
+        return self._sessions.begin()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str) -> Store:
+    """Open (and migrate) the database at `url`."""
     engine = make_engine(url)
     upgrade(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    return Store(engine)

@@ -144,3 +144,24 @@ def counts(session: Session) -> LibraryCounts:
 
 def failed_videos(session: Session) -> list[Video]:
     return list(session.scalars(select(Video).where(Video.status == "failed").order_by(Video.path)))
+
+
+def indexed_video(session: Session, video_id: int) -> Video | None:
+    """The video, when it is indexed (a failed file has no clips to show)."""
+    video = session.get(Video, video_id)
+    return video if video is not None and video.status == "indexed" else None
+
+
+def clip_with_video(session: Session, clip_id: int) -> tuple[Clip, Video] | None:
+    row = session.execute(select(Clip, Video).join(Video).where(Clip.id == clip_id)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def video_formats(session: Session, video_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
+    """(container, codec) of each video among `video_ids`."""
+    if not video_ids:
+        return {}
+    rows = session.execute(
+        select(Video.id, Video.container, Video.codec).where(Video.id.in_([int(i) for i in video_ids]))
+    ).all()
+    return {int(video_id): (container, codec) for video_id, container, codec in rows}

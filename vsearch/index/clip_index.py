@@ -1,30 +1,24 @@
-"""The FAISS index: clip embeddings by clip id, saved in the data dir and rebuilt from the store.
+"""The FAISS index of clip embeddings, keyed by clip id: search, add, remove, approximate build and tuning.
 
-The database is the source of truth. The index file carries a sidecar (index.json) with the model,
-the index kind and its parameters, and a fingerprint of the store's clip ids; when the file is
-missing or its fingerprint differs from the store's, the index is rebuilt from the stored embeddings.
-
-Small libraries get exact search (flat inner product). Past `threshold` clips, an approximate index
-is built instead: an IVF index (k-means lists trained on the library's own vectors, holding them
-as float16) by default, or an HNSW graph. Its search breadth (nprobe, efSearch) is raised until recall@10 against exact search
-reaches the target (vsearch.index.tuning), and that recall is recorded in the sidecar. Where the
-target cannot be reached, the library searches exactly instead.
+Small libraries get exact search (flat inner product). Past a size threshold (vsearch.index.policy)
+an approximate index is built instead: an IVF index (k-means lists trained on the library's own
+vectors, holding them as float16) by default, or an HNSW graph. Its search breadth (nprobe,
+efSearch) is raised until recall@10 against exact search reaches the target (vsearch.index.tuning),
+and that recall is recorded in its spec. Where the target cannot be reached, the library searches
+exactly instead. This module knows nothing of the database or of files: vsearch.index.files saves
+and reads an index, vsearch.index.sync keeps it in step with the store.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
-from sqlalchemy.orm import Session, sessionmaker
 
 from vsearch.index import tuning
-from vsearch.store import repo
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +41,6 @@ class IndexSpec:
     @property
     def chosen_kind(self) -> str:
         return self.planned or self.kind
-
-
-def spec_for(size: int, threshold: int, approximate: str = "ivf") -> IndexSpec:
-    """Exact search below `threshold` clips, the `approximate` kind from there on."""
-    if size < threshold:
-        return IndexSpec("flat")
-    if approximate not in APPROXIMATE_KINDS:
-        raise ValueError(f"unknown approximate index kind {approximate!r}")
-    return IndexSpec(approximate, nlist=tuning.plan_nlist(size) if approximate == "ivf" else None)
 
 
 class ClipIndex:
@@ -125,15 +110,6 @@ class ClipIndex:
             self._gpu = faiss.index_cpu_to_gpu(self._resources, 0, self.index)
         return self._gpu
 
-    def outgrown(self, size: int) -> bool:
-        """An IVF index trained for far fewer vectors (its lists have grown long): the plan for `size`
-        clips has more lists. nlist grows with √size, so this happens each time the library grows ~4x."""
-        return self.spec.kind == "ivf" and tuning.plan_nlist(size) > (self.spec.nlist or 0)
-
-    @property
-    def stale_fraction(self) -> float:
-        return len(self.removed) / max(1, int(self.index.ntotal))
-
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of shape (len(queries), k'), k' = min(k, size); best first."""
         k = min(k, len(self))
@@ -149,39 +125,17 @@ class ClipIndex:
         width = min(len(r[0]) for r in rows)
         return np.stack([r[0][:width] for r in rows]), np.stack([r[1][:width] for r in rows])
 
-    def save(self, path: Path, model: str, fingerprint: repo.Fingerprint) -> None:
-        """Write the index and its sidecar atomically (rename), so readers never see half a file."""
-        import faiss
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, path)
-        meta = {
-            "model": model,
-            "dim": self.dim,
-            "kind": self.spec.kind,
-            "params": asdict(self.spec),
-            "fingerprint": fingerprint.as_list(),
-            "size": len(self),
-            "removed": sorted(self.removed),
-        }
-        sidecar = sidecar_path(path)
-        tmp_meta = sidecar.with_name(sidecar.name + ".tmp")
-        tmp_meta.write_text(json.dumps(meta))
-        os.replace(tmp_meta, sidecar)
-
     @classmethod
-    def build(cls, session: Session, dim: int, spec: IndexSpec | None = None, text_queries=None) -> "ClipIndex":
-        """Every stored vector; `text_queries()`, if given, returns encoded prompts to tune an approximate
-        index with (called only when one is built)."""
-        spec = spec or IndexSpec()
+    def from_chunks(cls, dim: int, spec: IndexSpec, chunks: Iterable[tuple[np.ndarray, np.ndarray]],
+                    text_queries: Callable[[], np.ndarray | None] | None = None) -> "ClipIndex":
+        """An index over every (ids, vectors) chunk; `text_queries()`, if given, returns encoded prompts
+        to tune an approximate index with (called only when one is built)."""
         if spec.kind == "flat":
             index = cls(dim, spec)
-            for ids, vectors in repo.iter_embeddings(session):
+            for ids, vectors in chunks:
                 index.add(ids, vectors)
             return index
-        chunks = list(repo.iter_embeddings(session))
+        chunks = list(chunks)
         if not chunks:
             return cls(dim, IndexSpec("flat", planned=spec.kind))
         ids, vectors = np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
@@ -269,53 +223,3 @@ def _inner(index):
     import faiss
 
     return faiss.downcast_index(index.index)
-
-
-def sidecar_path(path: Path) -> Path:
-    return path.with_suffix(".json")
-
-
-def read_sidecar(path: Path) -> dict | None:
-    try:
-        return json.loads(sidecar_path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def load_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int, threshold: int,
-               text_queries=None, approximate: str = "ivf") -> ClipIndex:
-    """The saved index when it matches the store; otherwise one rebuilt from the store (and saved)."""
-    import faiss
-
-    with sessions() as session:
-        current = repo.fingerprint(session)
-        wanted = spec_for(current.count, threshold, approximate)
-        meta = read_sidecar(path)
-        if (
-            meta is not None
-            and path.exists()
-            and meta.get("model") == model
-            and meta.get("dim") == dim
-            and ((meta.get("params") or {}).get("planned") or meta.get("kind")) == wanted.kind
-            and meta.get("fingerprint") == current.as_list()
-        ):
-            try:
-                spec = IndexSpec(**meta.get("params", {"kind": meta["kind"]}))
-                return ClipIndex(dim, spec, faiss.read_index(str(path)), meta.get("removed", ()))
-            except (RuntimeError, TypeError) as exc:
-                log.warning("index file %s unreadable (%s); rebuilding from the database", path, exc)
-        index = ClipIndex.build(session, dim, wanted, text_queries)
-    try:
-        index.save(path, model, current)
-    except OSError as exc:  # a read-only data dir still answers queries
-        log.warning("could not save the rebuilt index to %s: %s", path, exc)
-    return index
-
-
-def rebuild_index(path: Path, sessions: sessionmaker[Session], model: str, dim: int, threshold: int,
-                  text_queries=None, approximate: str = "ivf") -> ClipIndex:
-    with sessions() as session:
-        current = repo.fingerprint(session)
-        index = ClipIndex.build(session, dim, spec_for(current.count, threshold, approximate), text_queries)
-    index.save(path, model, current)
-    return index

@@ -34,9 +34,10 @@ class _WorkerGone:
     slot: int
 
 
-def _worker_main(slot: int, job: ClipJob, tasks, connection, claims, produce=produce_clips) -> None:
+def _worker_main(slot: int, job: ClipJob, tasks, connection, claims, produce=produce_clips, nice: bool = True) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    _yield_to_the_model()
+    if nice:
+        _yield_to_the_model()
     while True:
         item = tasks.get()
         if item is None:
@@ -60,11 +61,10 @@ def _yield_to_the_model() -> None:
     its matrix products, whose threads all wait for the slowest one. The lowest priority (19) gave
     the steadiest throughput on 2 cores (2.72-2.73 clips/s against 2.51-2.78 at 10 and 2.25 at 0).
     """
-    if os.environ.get("VSEARCH_DECODE_NICE", "1") != "0":
-        try:
-            os.nice(19)
-        except (AttributeError, OSError):
-            pass
+    try:
+        os.nice(19)
+    except (AttributeError, OSError):
+        pass
 
 
 class _Reader(threading.Thread):
@@ -109,9 +109,12 @@ class _Reader(threading.Thread):
 class DecodePool:
     """Feeds (task, path) pairs to decode workers and yields their messages as they come."""
 
-    def __init__(self, job: ClipJob, workers: int, queue_size: int | None = None, produce=produce_clips):
-        """`produce(task, path, job)` yields a file's messages; a module-level function (workers import it)."""
+    def __init__(self, job: ClipJob, workers: int, queue_size: int | None = None, produce=produce_clips,
+                 nice: bool = True):
+        """`produce(task, path, job)` yields a file's messages; a module-level function (workers import it).
+        `nice`: workers decode at the lowest scheduling priority (VSEARCH_DECODE_NICE)."""
         self.job = job
+        self.nice = nice
         self.produce = produce
         self.workers = workers
         self.queue_size = queue_size or max(4, 3 * workers)
@@ -131,7 +134,7 @@ class DecodePool:
         claims[slot] = -1
         process = self._context.Process(
             target=_worker_main,
-            args=(slot, self.job, tasks, sender, claims, self.produce),
+            args=(slot, self.job, tasks, sender, claims, self.produce, self.nice),
             daemon=True,
             name=f"vsearch-decode-{slot}",
         )

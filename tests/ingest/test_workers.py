@@ -4,9 +4,9 @@ import os
 
 import pytest
 
+from vsearch.ingest.workers import DecodePool
 from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, produce_clips
-from vsearch.model.preprocess import PreprocessSpec
-from vsearch.workers import DecodePool
+from vsearch.media.resize import PreprocessSpec
 
 JOB = ClipJob(PreprocessSpec(32, None, None, 32, 32, 2, 1 / 255, (0.5,) * 3, (0.5,) * 3), 4, 4.0, 4.0)
 

@@ -1,0 +1,141 @@
+"""The HTTP routes: parse the request, call the core, shape the answer.
+
+Routes are plain functions (FastAPI runs them in its thread pool), so database reads and inference
+never block the event loop. The library comes in through `Depends`, the server's shared state
+(metrics, the inference lock) from `app.state`; the project's errors become HTTP answers in one handler (vsearch.api.app).
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path as FilePath
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
+
+from vsearch.api.schemas import Health, Result, SearchPage
+from vsearch.errors import EmptyLibraryError
+from vsearch.library import Library
+from vsearch.media.preview import browser_playable, make_preview, preview_path
+from vsearch.media.thumbnails import make_thumbnail, thumbnail_path
+from vsearch.search import search
+from vsearch.store import repo
+
+router = APIRouter()
+
+# ids are 32-bit INTEGER keys (Postgres): larger numbers are a 422, not a database error
+RowId = Annotated[int, Path(ge=0, le=2**31 - 1)]
+
+
+def get_library(request: Request) -> Library:
+    return request.app.state.library
+
+
+LibraryDep = Annotated[Library, Depends(get_library)]
+
+
+@router.get("/search", response_model=SearchPage)
+def search_clips(
+    request: Request,
+    library: LibraryDep,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for")],
+    k: Annotated[int, Query(ge=1, le=1000, description="How many results")] = 10,
+    offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
+    rerank: Annotated[bool, Query(description="Rank by X-CLIP's exact score")] = True,
+) -> SearchPage:
+    if not q.strip():
+        raise HTTPException(422, "q is blank")
+    state = request.app.state
+    started = time.perf_counter()
+    try:
+        with state.inference_lock:  # one inference at a time: the model's threads already use every core
+            library.refresh()
+            response = search(library, q, k, rerank=rerank, offset=offset)
+    except EmptyLibraryError as exc:
+        state.metrics.observe(time.perf_counter() - started)
+        return SearchPage(query=q, model=library.settings.model_id, took_ms=0.0, ranking="none", candidates=0,
+                          notice=str(exc), results=[], offset=offset, next_offset=None)
+    state.metrics.observe(time.perf_counter() - started)
+    with library.store.session() as session:
+        formats = repo.video_formats(session, sorted({r.video_id for r in response.results}))
+    results = [
+        Result(**r.__dict__, thumbnail_url=f"/clips/{r.clip_id}/thumbnail", video_url=f"/videos/{r.video_id}/file",
+               preview_url=f"/clips/{r.clip_id}/preview", playable=browser_playable(*formats.get(r.video_id, (None, None))))
+        for r in response.results
+    ]
+    more = response.candidates > offset + len(results) and len(results) == k
+    return SearchPage(**{**response.as_json(), "results": results}, offset=offset,
+                      next_offset=offset + k if more else None)
+
+
+@router.get("/videos/{video_id}/file", response_class=FileResponse)
+def video_file(library: LibraryDep, video_id: RowId):
+    """The original file, by id only (never by a path from the request); supports Range requests."""
+    with library.store.session() as session:
+        video = repo.indexed_video(session, video_id)
+    if video is None:
+        raise HTTPException(404, "no such video")
+    if not FilePath(video.path).is_file():
+        raise HTTPException(404, "the video file is gone")
+    return FileResponse(video.path, media_type=_media_type(video.path))
+
+
+def _cached_clip_media(library: Library, clip_id: int, what: str, target, make, media_type: str) -> FileResponse:
+    """Serve a file derived from a clip, making it first when it is not cached."""
+    with library.store.session() as session:
+        found = repo.clip_with_video(session, clip_id)
+    if found is None:
+        raise HTTPException(404, "no such clip")
+    clip, video = found
+    path = target(library.settings.data_dir, clip_id)
+    if not path.exists():
+        try:
+            make(clip, video, path)
+        except Exception as exc:  # noqa: BLE001 - the file changed or vanished since ingest
+            raise HTTPException(404, f"cannot make a {what}: {exc}") from exc
+    return FileResponse(path, media_type=media_type)
+
+
+@router.get("/clips/{clip_id}/thumbnail", response_class=FileResponse)
+def clip_thumbnail(library: LibraryDep, clip_id: RowId):
+    """A JPEG of the clip's middle sampled frame (made at ingest; made again if deleted)."""
+    return _cached_clip_media(library, clip_id, "thumbnail", thumbnail_path,
+                              lambda clip, video, path: make_thumbnail(video.path, clip.frame_indices, path),
+                              "image/jpeg")
+
+
+@router.get("/clips/{clip_id}/preview", response_class=FileResponse)
+def clip_preview(library: LibraryDep, clip_id: RowId):
+    """The clip's span as a browser-playable VP9 WebM (made once, cached in the data dir)."""
+    return _cached_clip_media(library, clip_id, "preview", preview_path,
+                              lambda clip, video, path: make_preview(video.path, clip.start_time, clip.end_time, path),
+                              "video/webm")
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def page() -> str:
+    """The search page: a box, a grid of results, a player (every asset served from here)."""
+    return (resources.files("vsearch.api") / "static" / "index.html").read_text()
+
+
+@router.get("/health", response_model=Health)
+def health(library: LibraryDep) -> Health:
+    with library.store.session() as session:
+        counts = repo.counts(session)
+    return Health(status="ok", videos=counts.indexed, clips=counts.clips)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def prometheus(request: Request, library: LibraryDep) -> str:
+    with library.store.session() as session:
+        counts = repo.counts(session)
+    return request.app.state.metrics.render(counts)
+
+
+def _media_type(path: str) -> str:
+    import mimetypes
+
+    guessed, _ = mimetypes.guess_type(path)
+    return guessed or "application/octet-stream"
