@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,14 +18,17 @@ DATABASES = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch, tmp_path_factory):
-    """No VSEARCH_* setting leaks in from the caller; no hub traffic; user dirs are temporary."""
-    for key in list(os.environ):
-        if key.startswith("VSEARCH_") and key != "VSEARCH_TEST_POSTGRES_URL":
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory):
+    """No VSEARCH_* setting leaks in from the caller; no hub traffic; user dirs are temporary.
+    Session-wide, so fixtures shared by a module see it too; a test's own monkeypatch is undone after it."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key in list(os.environ):
+            if key.startswith("VSEARCH_") and key != "VSEARCH_TEST_POSTGRES_URL":
+                patch.delenv(key)
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -67,11 +72,11 @@ def _postgres_schema_url(base: str, schema: str) -> str:
     )
 
 
-@pytest.fixture(params=DATABASES)
-def db_url(request, tmp_path):
+@contextmanager
+def _new_database(backend: str, folder: Path):
     """A new, empty database: a SQLite file, or a fresh schema on the Postgres test server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'vsearch.db'}"
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'vsearch.db'}"
         return
     from sqlalchemy import create_engine, text
 
@@ -87,13 +92,49 @@ def db_url(request, tmp_path):
         engine.dispose()
 
 
-@pytest.fixture
-def settings(tmp_path, db_url, checkpoint):
+@pytest.fixture(params=DATABASES)
+def db_url(request, tmp_path):
+    with _new_database(request.param, tmp_path) as url:
+        yield url
+
+
+def _settings(data_dir: Path, db_url: str, checkpoint: Path):
     from vsearch.config import Settings
 
-    return Settings(
-        data_dir=tmp_path / "data", db_url=db_url, model=str(checkpoint), device="cpu", precision="fp32", workers=1
-    )
+    return Settings(data_dir=data_dir, db_url=db_url, model=str(checkpoint), device="cpu", precision="fp32", workers=1)
+
+
+@pytest.fixture
+def settings(tmp_path, db_url, checkpoint):
+    return _settings(tmp_path / "data", db_url, checkpoint)
+
+
+@dataclass
+class Ingested:
+    library: object  # vsearch.library.Library
+    summary: object  # vsearch.ingest.IngestSummary
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def ingested(request, tmp_path_factory, checkpoint, xclip, library_folder) -> Ingested:
+    """The whole test library (good and bad files) ingested once per test module and database backend,
+    for tests that only read it: they must not change it."""
+    with ingested_once(request.param, tmp_path_factory.mktemp("ingested"), checkpoint, xclip, [library_folder]) as once:
+        yield once
+
+
+@contextmanager
+def ingested_once(backend: str, folder: Path, checkpoint: Path, xclip, paths, **settings):
+    """A library of `paths` in a new database of `backend`, with `settings` changed, for a module to share."""
+    from vsearch.ingest import ingest
+    from vsearch.library import Library
+
+    with _new_database(backend, folder) as url:
+        library = Library(_settings(folder / "data", url, checkpoint).model_copy(update=settings), model=xclip)
+        try:
+            yield Ingested(library, ingest(library, paths))
+        finally:
+            library.close()
 
 
 @pytest.fixture

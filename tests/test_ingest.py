@@ -27,9 +27,8 @@ def _by_path(records):
     return grouped
 
 
-def test_ingest_indexes_good_files_and_reports_bad_ones(library, video_files):
-    folder = video_files["h264"].parent
-    summary = ingest(library, [folder])
+def test_ingest_indexes_good_files_and_reports_bad_ones(ingested, video_files):
+    library, summary = ingested.library, ingested.summary
     assert sorted(summary.indexed) == sorted(str(video_files[k]) for k in GOOD)
     failed = dict(summary.failed)
     assert sorted(failed) == sorted(str(video_files[k]) for k in BAD)
@@ -43,8 +42,8 @@ def test_ingest_indexes_good_files_and_reports_bad_ones(library, video_files):
     assert {f["path"] for f in status["failed"]} == set(failed)
 
 
-def test_clips_cover_every_second_of_every_video(library, video_files):
-    ingest(library, [video_files["h264"].parent])
+def test_clips_cover_every_second_of_every_video(ingested, video_files):
+    library = ingested.library
     clips = _by_path(iter_export(library))
     num_frames = library.model.num_frames
     expected_durations = {"h264": 9.0, "vp9": 5.0, "mjpeg": 5.0, "rotated": 4.5, "vfr": 6.25, "short": 1.5,
@@ -78,13 +77,15 @@ def _decode_with_pyav(path, indices):
 
 
 @pytest.mark.parametrize("name", ["h264", "vfr", "no_duration"])
-def test_stored_embeddings_equal_the_reference_model(library, video_files, checkpoint, name):
+def test_stored_embeddings_equal_the_reference_model(ingested, video_files, checkpoint, name):
     """Frames decoded independently, XCLIPProcessor and get_video_features give the stored vectors."""
     from transformers import XCLIPProcessor
 
-    ingest(library, [video_files[name]])
+    library = ingested.library
     processor = XCLIPProcessor.from_pretrained(checkpoint)
-    for record in iter_export(library):
+    records = _by_path(iter_export(library))[str(video_files[name])]
+    assert records
+    for record in records:
         frames = _decode_with_pyav(record["path"], record["frame_indices"])
         pixels = processor(videos=frames, return_tensors="pt").pixel_values
         with torch.inference_mode():
@@ -94,10 +95,9 @@ def test_stored_embeddings_equal_the_reference_model(library, video_files, check
         assert float(np.dot(reference, np.asarray(record["embedding"], np.float32))) >= 0.999
 
 
-def test_second_ingest_embeds_nothing(library, video_files):
-    folder = video_files["h264"].parent
-    first = ingest(library, [folder])
-    second = ingest(library, [folder])
+def test_second_ingest_embeds_nothing(ingested, library_folder):
+    library, first = ingested.library, ingested.summary
+    second = ingest(library, [library_folder])
     assert second.indexed == [] and second.clips == 0
     assert second.unchanged == len(GOOD)
     assert len(second.failed) == len(BAD)  # still failing, still reported
@@ -143,8 +143,8 @@ def test_prune_forgets_missing_files(library, fresh_library_folder):
     assert len(library.index()) == 3
 
 
-def test_search_returns_clips_with_absolute_paths(library, video_files):
-    ingest(library, [video_files["h264"].parent])
+def test_search_returns_clips_with_absolute_paths(ingested):
+    library = ingested.library
     response = search(library, "a white square moving", k=5, rerank=False)
     assert response.ranking == "embedding-cosine" and len(response.results) == 5
     assert [r.rank for r in response.results] == [1, 2, 3, 4, 5]
@@ -184,21 +184,21 @@ def test_another_model_is_refused_until_reembedded(library, settings, video_file
     other.close()
 
 
-def test_inline_and_worker_decoding_agree(library, video_files, settings, xclip):
-    ingest(library, [video_files["vp9"]])
-    inline = Library(settings.model_copy(update={"workers": 0, "data_dir": settings.data_dir / "inline",
-                                                 "db_url": None}), model=xclip)
+def test_inline_and_worker_decoding_agree(ingested, video_files, xclip, tmp_path):
+    library = ingested.library
+    inline = Library(library.settings.model_copy(update={"workers": 0, "data_dir": tmp_path / "inline",
+                                                         "db_url": None}), model=xclip)
     ingest(inline, [video_files["vp9"]])
-    a = [r["embedding"] for r in iter_export(library)]
+    a = [r["embedding"] for r in _by_path(iter_export(library))[str(video_files["vp9"])]]
     b = [r["embedding"] for r in iter_export(inline)]
     np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-6)
     inline.close()
 
 
 @pytest.mark.parametrize("name", ["h264", "rotated", "mjpeg"])
-def test_ingest_stores_each_clips_thumbnail(library, video_files, name, tmp_path):
-    ingest(library, [video_files[name]])
-    records = list(iter_export(library))
+def test_ingest_stores_each_clips_thumbnail(ingested, video_files, name, tmp_path):
+    library = ingested.library
+    records = _by_path(iter_export(library))[str(video_files[name])]
     assert records
     for record in records:
         stored = thumbnail_path(library.settings.data_dir, record["clip_id"])
@@ -223,8 +223,8 @@ def test_decoder_prescale_keeps_the_embeddings(library, settings, xclip, tmp_pat
     full.close()
 
 
-def test_probe_reports_what_ingest_records(library, video_files):
-    ingest(library, [video_files["rotated"]])
+def test_probe_reports_what_ingest_records(ingested, video_files):
+    library = ingested.library
     with library.store.session() as session:
         video = repo.video_by_path(session, str(video_files["rotated"]))
         info = probe(video_files["rotated"])

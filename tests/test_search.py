@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import DATABASES, ingested_once
 from tests.videos import GOOD
 from vsearch.ingest import ingest
 from vsearch.library import Library
@@ -27,16 +28,15 @@ def _frames(path, indices):
     return [frames[i] for i in indices]
 
 
-@pytest.fixture
-def clip_library(settings, xclip, video_files):
-    """One-second clips over the test videos: 40-odd clips."""
-    library = Library(settings.model_copy(update={"clip_seconds": 1.0, "stride_seconds": 1.0}), model=xclip)
-    ingest(library, [video_files[name] for name in GOOD])
-    yield library
-    library.close()
+@pytest.fixture(scope="module", params=DATABASES)
+def clip_library(request, tmp_path_factory, checkpoint, xclip, video_files):
+    """One-second clips over the test videos: 40-odd clips, ingested once for the module (read only)."""
+    with ingested_once(request.param, tmp_path_factory.mktemp("clips"), checkpoint, xclip,
+                       [video_files[name] for name in GOOD], clip_seconds=1.0, stride_seconds=1.0) as once:
+        yield once.library
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def brute_force(clip_library, checkpoint):
     """XCLIPModel.forward(input_ids, pixel_values) over every clip of the library, from its frames."""
     from transformers import XCLIPProcessor

@@ -3,16 +3,15 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.videos import GOOD
 from vsearch.api import create_app
 from vsearch.ingest import ingest
 from vsearch.library import Library
 
 
 @pytest.fixture
-def client(library, video_files):
-    ingest(library, [video_files[name] for name in GOOD])
-    with TestClient(create_app(library.settings, library=library)) as test_client:
+def client(ingested):
+    """A server over the module's shared library (read only)."""
+    with TestClient(create_app(ingested.library.settings, library=ingested.library)) as test_client:
         yield test_client
 
 
@@ -68,9 +67,11 @@ def test_openapi(client):
     assert "/search" in client.get("/openapi.json").json()["paths"]
 
 
-def test_new_clips_become_searchable_without_restart(client, library, tmp_path):
-    from vsearch.library import Library
+def test_new_clips_become_searchable_without_restart(library, video_files, tmp_path):
     from vsearch.media.synthetic import encode
+
+    ingest(library, [video_files["short"]])
+    client = TestClient(create_app(library.settings, library=library))
 
     def everything():
         return client.get("/search", params={"q": "a", "k": 1000, "rerank": "false"}).json()["results"]
@@ -92,8 +93,8 @@ def test_the_page_is_served_with_no_external_assets(client):
     assert "http://" not in page.text and "https://" not in page.text
 
 
-def test_api_key_guards_everything_but_health(library, video_files):
-    ingest(library, [video_files["short"]])
+def test_api_key_guards_everything_but_health(ingested):
+    library = ingested.library
     settings = library.settings.model_copy(update={"api_key": "s3cret"})
     with TestClient(create_app(settings, library=library)) as guarded:
         assert guarded.get("/health").status_code == 200
@@ -130,11 +131,10 @@ def test_routes_run_off_the_event_loop():
     assert router.routes and not [r.path for r in router.routes if inspect.iscoroutinefunction(r.endpoint)]
 
 
-def test_a_library_built_with_another_model_is_a_409_with_the_cli_sentence(library, video_files, tmp_path):
+def test_a_library_built_with_another_model_is_a_409_with_the_cli_sentence(ingested, tmp_path):
     from vsearch.errors import ModelMismatchError
 
-    ingest(library, [video_files["short"]])
-    other = library.settings.model_copy(update={"model": str(tmp_path)})
+    other = ingested.library.settings.model_copy(update={"model": str(tmp_path)})
     with TestClient(create_app(other)) as client:
         response = client.get("/search", params={"q": "a"})
         assert client.get("/health").status_code == 200

@@ -3,13 +3,11 @@
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.videos import GOOD
 from vsearch.api import create_app
-from vsearch.ingest import ingest
 
 
-def test_no_request_is_a_server_error(library, video_files):
-    ingest(library, [video_files[name] for name in GOOD[:3]])
+def test_no_request_is_a_server_error(ingested):
+    library = ingested.library
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(library.settings, library=library))
     checked = []
     for result in schema.get_all_operations():
