@@ -7,12 +7,13 @@ import platform
 from pathlib import Path
 
 
-def configure_process() -> None:
-    """The process-wide settings the CLI applies (allocator, oneDNN choice), so in-process figures match it."""
+def configure_process():
+    """The process-wide settings the CLI applies (allocator, oneDNN choice), so in-process figures match
+    it; returns the resolved settings (pass `cpu_linear` on to the models built here)."""
     from vsearch.config import Settings
     from vsearch.runtime import configure_process as configure
 
-    configure(Settings())
+    return configure(Settings())
 
 
 def machine() -> dict:

@@ -41,7 +41,8 @@ def generated_corpus(folder: Path, videos: int, seconds: float) -> Path:
     return folder
 
 
-def query_latency(data_dir: Path, checkpoint: Path, queries: int = 30, device: str = "cuda") -> dict:
+def query_latency(data_dir: Path, checkpoint: Path, queries: int = 30, device: str = "cuda",
+                  cpu_linear: str = "auto") -> dict:
     """Warm `search` over the ingested library with the model on the GPU: p50/p90 in ms."""
     import numpy as np
 
@@ -50,7 +51,7 @@ def query_latency(data_dir: Path, checkpoint: Path, queries: int = 30, device: s
     from vsearch.search import search
 
     library = Library(Settings(data_dir=data_dir, model=str(checkpoint), device=device,
-                               precision="fp16" if device == "cuda" else "fp32"))
+                               precision="fp16" if device == "cuda" else "fp32", cpu_linear=cpu_linear))
     try:
         prompts = ["a dog catching a ball", "eating spaghetti", "a red car at night", "people dancing"]
         for prompt in prompts:
@@ -63,7 +64,7 @@ def query_latency(data_dir: Path, checkpoint: Path, queries: int = 30, device: s
 
 
 def main() -> None:
-    configure_process()
+    cpu_linear = configure_process().cpu_linear
     import numpy as np
     import torch
 
@@ -78,7 +79,7 @@ def main() -> None:
         sys.exit("bench/gpu.py needs a CUDA GPU (torch.cuda.is_available() is False)")
     checkpoint = full_size_checkpoint(None)
     report = {"machine": machine(), "model_only": {}}
-    model = XClip.load(str(checkpoint), device="cuda", precision="fp16")
+    model = XClip.load(str(checkpoint), device="cuda", precision="fp16", cpu_linear=cpu_linear)
     for batch in (32, 64):
         pixels = np.random.default_rng(0).standard_normal((batch, model.num_frames, 3, 224, 224)).astype(np.float32)
         model.embed_clips(pixels)
@@ -104,7 +105,7 @@ def main() -> None:
         if run.returncode != 0:
             sys.exit(run.stderr)
         summary = json.loads(run.stdout)
-        report["query"] = query_latency(Path(scratch) / "data", checkpoint)
+        report["query"] = query_latency(Path(scratch) / "data", checkpoint, cpu_linear=cpu_linear)
     report["end_to_end"] = {
         "corpus": f"{options.videos} x {options.seconds:g} s 1920x1080 30 fps h264 (synthetic)",
         "clips": summary["clips"],

@@ -96,12 +96,12 @@ def naive(corpus: Path, checkpoint: Path, max_clips: int, clip_seconds: float = 
     return clips / (time.perf_counter() - started)
 
 
-def model_only(checkpoint: Path, batch: int, precision: str, seconds: float = 20.0) -> float:
+def model_only(checkpoint: Path, batch: int, precision: str, cpu_linear: str, seconds: float = 20.0) -> float:
     import numpy as np
 
     from vsearch.model.xclip import XClip
 
-    model = XClip.load(str(checkpoint), device="auto", precision=precision)
+    model = XClip.load(str(checkpoint), device="auto", precision=precision, cpu_linear=cpu_linear)
     size = model.spec.crop_height or 224
     pixels = np.random.default_rng(0).standard_normal((batch, model.num_frames, 3, size, size)).astype(np.float32)
     model.embed_clips(pixels)  # warm-up at this shape
@@ -112,7 +112,7 @@ def model_only(checkpoint: Path, batch: int, precision: str, seconds: float = 20
     return clips / (time.perf_counter() - started)
 
 
-def fidelity(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
+def fidelity(corpus: Path, checkpoint: Path, cpu_linear: str, clips: int = 8) -> dict:
     """Cosines (min, mean) on the same clips of the corpus's largest video: the fast precision's embeddings
     to fp32's, and fp32 embeddings of decoder-prescaled frames to those of full-size frames."""
     import numpy as np
@@ -128,7 +128,7 @@ def fidelity(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
         return {**extra, "clips": len(cosines), "min": round(float(cosines.min()), 6),
                 "mean": round(float(cosines.mean()), 6)}
 
-    fp32 = XClip.load(str(checkpoint), device="auto", precision="fp32")
+    fp32 = XClip.load(str(checkpoint), device="auto", precision="fp32", cpu_linear=cpu_linear)
     largest = max(discover([corpus]), key=lambda path: min(probe(path).height, probe(path).width))
 
     def pixels(decode_edge):
@@ -147,13 +147,14 @@ def fidelity(corpus: Path, checkpoint: Path, clips: int = 8) -> dict:
     fast_precision = resolve_precision("auto", fp32.device)
     if fast_precision == "fp32":
         fast_precision = "bf16"  # still worth knowing where the CPU lacks fast bf16
-    fast = XClip.load(str(checkpoint), device="auto", precision=fast_precision).embed_clips(full).vectors
+    fast = XClip.load(str(checkpoint), device="auto", precision=fast_precision,
+                      cpu_linear=cpu_linear).embed_clips(full).vectors
     return {"fast_precision_cosine_to_fp32": summary(reference, fast, precision=fast_precision),
             "prescaled_frames_cosine_to_full_size": summary(reference, prescaled)}
 
 
 def main() -> None:
-    configure_process()
+    cpu_linear = configure_process().cpu_linear
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, help="folder of videos (default: a generated one)")
     parser.add_argument("--checkpoint", type=Path, help="X-CLIP checkpoint (default: full-size, random weights)")
@@ -190,9 +191,9 @@ def main() -> None:
         decode_rates = {n: decode_only(corpus, checkpoint, n) for n in worker_counts}
         decode_rate = max(decode_rates.values())  # the ceiling takes decoding at its best setting
         full_resolution_rate = decode_only(corpus, checkpoint, max(decode_rates, key=decode_rates.get), prescale=False)
-        model_rate = model_only(checkpoint, args.batch_size, args.precision)
+        model_rate = model_only(checkpoint, args.batch_size, args.precision, cpu_linear)
         naive_rate = naive(corpus, checkpoint, args.naive_clips)
-        cosines = fidelity(corpus, checkpoint)
+        cosines = fidelity(corpus, checkpoint, cpu_linear)
     ceiling = 1 / (1 / decode_rate + 1 / model_rate)
     print(json.dumps({
         "machine": machine(),

@@ -60,7 +60,7 @@ def default_blas_generator(network):
 
 
 def main() -> None:
-    configure_process()
+    cpu_linear = configure_process().cpu_linear
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     shared = Path(__file__).resolve().parents[2] / "shared" / "videos"
     parser.add_argument("--corpus", type=Path, default=shared)
@@ -80,7 +80,7 @@ def main() -> None:
 
     checkpoint = args.checkpoint or full_size_checkpoint(None)
     settings = Settings(data_dir=args.data_dir, model=str(checkpoint), clip_seconds=args.clip_seconds,
-                        stride_seconds=args.stride_seconds)
+                        stride_seconds=args.stride_seconds, cpu_linear=cpu_linear)
     library = Library(settings)
     summary = ingest(library, [args.corpus])
     with library.store.session() as session:

@@ -80,7 +80,8 @@ def text_fidelity(model, checkpoint: Path) -> dict | None:
 
     if model.precision == "fp32":
         return None
-    reference = XClip.load(str(checkpoint), device=model.device, precision="fp32").embed_text(QUERIES)
+    reference = XClip.load(str(checkpoint), device=model.device, precision="fp32",
+                           cpu_linear=model.cpu_linear).embed_text(QUERIES)
     cosines = (model.embed_text(QUERIES) * reference).sum(axis=1)
     return {"precision": model.precision, "queries": len(QUERIES), "min": round(float(cosines.min()), 6)}
 
@@ -98,7 +99,7 @@ def clustered(n: int, dim: int, seed: int) -> np.ndarray:
 
 
 def main() -> None:
-    configure_process()
+    cpu_linear = configure_process().cpu_linear
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--kinds", nargs="+", default=["flat", "ivf", "hnsw"], choices=["flat", "ivf", "hnsw"])
@@ -117,7 +118,7 @@ def main() -> None:
     from vsearch.model.xclip import XClip, normalize_rows
 
     checkpoint = args.checkpoint or full_size_checkpoint(None)
-    model = XClip.load(str(checkpoint), device="auto", precision=args.precision)
+    model = XClip.load(str(checkpoint), device="auto", precision=args.precision, cpu_linear=cpu_linear)
     dim, tokens = model.embed_dim, model.prompt_tokens
     scratch = Path(tempfile.mkdtemp())
     pool = 2_000  # distinct feature records; candidate ids map onto them (the cost is per candidate)

@@ -125,5 +125,6 @@ def test_close_disposes_the_engine(settings):
     pool = library.store.engine.pool
     with library.store.session() as session:
         session.connection()
+    assert pool.checkedin() == 1  # the pool keeps the connection open for the next session
     library.close()
-    assert pool.checkedout() == 0
+    assert pool.checkedin() == 0

@@ -34,18 +34,22 @@ def _run(code: str, *args: str) -> str:
     return run.stdout.split()
 
 
-def test_using_vsearch_as_a_library_changes_nothing_global(checkpoint, tmp_path, monkeypatch):
-    """Opening a library, loading the model on the CPU and running it leave the allocator and OpenMP alone."""
-    from vsearch.library import Library
-    from vsearch.model import cpu_memory
-
-    calls = []
-    monkeypatch.setattr(cpu_memory, "keep_freed_memory", lambda: calls.append(1))
-    environment = dict(os.environ)
-    library = Library(Settings(data_dir=tmp_path / "data", model=str(checkpoint), device="cpu", precision="fp32"))
-    library.model.embed_text(["a dog"])
-    library.close()
-    assert not calls and dict(os.environ) == environment
+def test_using_vsearch_as_a_library_changes_nothing_global(checkpoint, tmp_path):
+    """Opening a library, loading the model on the CPU and running it leave the allocator, OpenMP,
+    transformers' logging and the choice of linear algebra library as they were."""
+    out = _run("""
+from transformers.utils import logging as hf_logging
+verbosity = hf_logging.get_verbosity()
+from vsearch.config import Settings
+from vsearch.library import Library
+from vsearch.model import cpu_gemm, cpu_memory
+library = Library(Settings(data_dir=sys.argv[2], model=sys.argv[1], device="cpu", precision="fp32"))
+library.model.embed_text(["a dog"])
+library.close()
+print(cpu_memory.keep_freed_memory.cache_info().currsize, cpu_gemm.onednn_is_faster.cache_info().currsize,
+      hf_logging.get_verbosity() == verbosity, os.environ.get("OMP_WAIT_POLICY"), library.model.cpu_linear)
+""", str(checkpoint), str(tmp_path / "data"))
+    assert out == ["0", "0", "True", "None", "blas"]
 
 
 def test_an_ingest_process_lets_openmp_sleep_and_keeps_freed_memory():

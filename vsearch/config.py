@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     # clips) or "hnsw" (a graph; fast, but needs a very wide search for text queries past ~500k clips)
     approximate_index: Literal["ivf", "hnsw"] = "ivf"
     # -- process-wide settings, applied by vsearch.runtime.configure_process (CLI and server entry points)
-    # fp32 linear layers on the CPU: oneDNN or the default BLAS (MKL); "auto" measures which is faster here
+    # fp32 linear layers on the CPU: oneDNN or the default BLAS (MKL); "auto": configure_process measures
+    # which is faster here (a model given "auto" that was never resolved keeps the default BLAS)
     cpu_linear: Literal["auto", "onednn", "blas"] = "auto"
     # keep freed large blocks in the heap (no page faults on every inference call); the process keeps its peak
     keep_freed_memory: bool = True

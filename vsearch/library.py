@@ -123,10 +123,10 @@ class Library:
         model is not loaded and `may_load` is false."""
 
         def encode():
-            if self.built_with[0] not in (None, self.settings.model_id):
-                return None
             if self._model is None and not may_load:
                 raise sync.TuningDeferred()
+            if self.built_with[0] not in (None, self.settings.model_id):
+                return None
             try:
                 return self.model.embed_text(TUNING_PROMPTS)
             except VsearchError as exc:

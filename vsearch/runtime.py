@@ -1,9 +1,10 @@
 """Process-wide settings, applied once by the entry points (the CLI's commands, the server).
 
 Some of what makes vsearch fast is not a property of one object but of the process: the C
-library's allocator, OpenMP's idle threads, which library multiplies fp32 matrices. Those are set
-here, from `Settings`, by the program that owns the process; importing vsearch as a library, or
-constructing a model, changes nothing global.
+library's allocator, OpenMP's idle threads, which library multiplies fp32 matrices (measured once
+here, then passed to the model through the settings); transformers' logging is the process's too.
+Those are set here, from `Settings`, by the program that owns the process; importing vsearch as a
+library, or constructing a model, changes nothing global.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def configure_process(settings: Settings, *, ingest: bool = False, runs_model: b
         from vsearch.model.cpu_memory import keep_freed_memory
 
         keep_freed_memory()
+    if runs_model:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # no weight-loading chatter on the user's terminal
+        hf_logging.disable_progress_bar()
     if runs_model and settings.cpu_linear == "auto":
         from vsearch.model.cpu_gemm import onednn_is_faster
 

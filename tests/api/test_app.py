@@ -123,12 +123,45 @@ def test_preview_of_a_file_browsers_cannot_play(client, video_files):
 
 
 def test_routes_run_off_the_event_loop():
-    """Plain functions: FastAPI runs them in its thread pool, so database reads and inference never block it."""
+    """Routes that read the database are plain functions, run in the thread pool; search waits for its turn on
+    the loop and runs its body in the pool."""
     import inspect
 
-    from vsearch.api.routes import router
+    from vsearch.api import routes
 
-    assert router.routes and not [r.path for r in router.routes if inspect.iscoroutinefunction(r.endpoint)]
+    on_the_loop = {r.path for r in routes.router.routes if inspect.iscoroutinefunction(r.endpoint)}
+    assert routes.router.routes and on_the_loop == {"/search"}
+    assert "run_in_threadpool(_search_page" in inspect.getsource(routes.search_clips)
+
+
+def test_health_answers_while_searches_wait(ingested, monkeypatch):
+    """Searches queue for the model without holding threads: /health answers meanwhile."""
+    import threading
+    import time
+
+    from vsearch.api import routes
+
+    release = threading.Event()
+    slow = routes.search
+
+    def waiting_search(*args, **kwargs):
+        release.wait(10)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(routes, "search", waiting_search)
+    with TestClient(create_app(ingested.library.settings, library=ingested.library)) as client:
+        searches = [threading.Thread(target=client.get, args=("/search",), kwargs={"params": {"q": "a"}})
+                    for _ in range(50)]
+        for thread in searches:
+            thread.start()
+        time.sleep(0.5)
+        started = time.perf_counter()
+        assert client.get("/health").status_code == 200
+        waited = time.perf_counter() - started
+        release.set()
+        for thread in searches:
+            thread.join()
+    assert waited < 2
 
 
 def test_a_library_built_with_another_model_is_a_409_with_the_cli_sentence(ingested, tmp_path):

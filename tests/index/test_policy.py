@@ -69,6 +69,15 @@ def test_too_many_deleted_clips_mean_a_rebuild():
     assert code(rebuild_reason(many, state(fingerprint=big, approximate="hnsw"))) == "removed"
 
 
+def test_a_tiny_ivf_index_has_no_more_lists_than_vectors_and_is_not_outgrown():
+    """Below 16 clips (a threshold that low) the lists are capped at the library's size, built and planned alike."""
+    tiny = (10, 10, 55)
+    spec = spec_for(10, 5)
+    assert spec.nlist == 10
+    assert rebuild_reason(record(IndexSpec("ivf", nlist=10, nprobe=2), fingerprint=tiny, size=10),
+                          state(fingerprint=tiny, threshold=5)) is None
+
+
 def test_an_ivf_index_is_outgrown_when_the_library_asks_for_more_lists():
     built_for = IndexSpec("ivf", nlist=plan_nlist(60_000), nprobe=8)
     grown = (300_000, 300_000, 1)

@@ -2,13 +2,14 @@
 
 import os
 
+import numpy as np
 import pytest
 
 from vsearch.ingest import changes
 from vsearch.ingest.changes import content_hash, find_changes, prune, sweep
 from vsearch.store import repo
 from vsearch.store.db import open_store
-from vsearch.store.models import Video
+from vsearch.store.models import Clip, Video
 
 
 @pytest.fixture
@@ -24,11 +25,19 @@ def _write(path, data: bytes):
     return path
 
 
-def _indexed(store, path, model="m", digest=None):
+def _indexed(store, path, model="m", digest=None, clips=0) -> list[int]:
+    """Record `path` as indexed, with `clips` clips; returns their ids."""
     stat = path.stat()
     with store.begin() as session:
-        session.add(Video(path=str(path), size=stat.st_size, mtime_ns=stat.st_mtime_ns, status="indexed", model=model,
-                          content_hash=digest or content_hash(path, stat.st_size), rotation=0, num_clips=1))
+        video = Video(path=str(path), size=stat.st_size, mtime_ns=stat.st_mtime_ns, status="indexed", model=model,
+                      content_hash=digest or content_hash(path, stat.st_size), rotation=0, num_clips=clips)
+        session.add(video)
+        session.flush()
+        rows = [Clip(video_id=video.id, ordinal=i, start_time=i, end_time=i + 1, frame_indices=[0], frame_times=[0.0],
+                     model=model, embedding=np.zeros(4, np.float32).tobytes()) for i in range(clips)]
+        session.add_all(rows)
+        session.flush()
+        return [row.id for row in rows]
 
 
 def test_content_hash_reads_small_files_whole_and_samples_large_ones(tmp_path):
@@ -98,11 +107,10 @@ def test_sweep_forgets_only_what_the_walk_did_not_find_under_its_roots(store, tm
     kept = _write(tmp_path / "lib" / "kept.mp4", b"kept")
     gone = _write(tmp_path / "lib" / "sub" / "gone.mp4", b"gone")
     elsewhere = _write(tmp_path / "other" / "gone_too.mp4", b"elsewhere")
-    for path in (kept, gone, elsewhere):
-        _indexed(store, path)
+    clips = {path: _indexed(store, path, clips=2) for path in (kept, gone, elsewhere)}
     with store.begin() as session:
         removed, clip_ids = sweep(session, [tmp_path / "lib"], {str(kept)})
-    assert removed == [str(gone)] and clip_ids == []
+    assert removed == [str(gone)] and sorted(clip_ids) == clips[gone]
     with store.begin() as session:  # a file named on the command line is no folder: nothing to sweep
         assert sweep(session, [kept], set()) == ([], [])
     with store.session() as session:
@@ -112,10 +120,11 @@ def test_sweep_forgets_only_what_the_walk_did_not_find_under_its_roots(store, tm
 def test_prune_forgets_videos_whose_files_are_gone(store, tmp_path):
     kept = _write(tmp_path / "kept.mp4", b"kept")
     gone = _write(tmp_path / "gone.mp4", b"gone")
-    _indexed(store, kept)
-    _indexed(store, gone)
+    _indexed(store, kept, clips=1)
+    gone_clips = _indexed(store, gone, clips=3)
     gone.unlink()
     with store.begin() as session:
-        assert prune(session) == ([str(gone)], [])
+        assert prune(session) == ([str(gone)], gone_clips)
     with store.session() as session:
         assert [v.path for v in repo.all_videos(session)] == [str(kept)]
+        assert len(list(repo.iter_embeddings(session))[0][0]) == 1

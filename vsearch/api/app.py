@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -40,7 +40,7 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.inference_lock = threading.Lock()
+    app.state.search_lock = asyncio.Lock()
     if library is not None:
         app.state.library = library
     if settings.cors_origins:

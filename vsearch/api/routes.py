@@ -1,7 +1,7 @@
 """The HTTP routes: parse the request, call the core, shape the answer.
 
-Routes are plain functions (FastAPI runs them in its thread pool), so database reads and inference
-never block the event loop. The library comes in through `Depends`, the server's shared state
+Routes that read the database are plain functions (FastAPI runs them in its thread pool); search runs
+its body in the pool too, after waiting its turn on the event loop. Nothing blocks the event loop. The library comes in through `Depends`, the server's shared state
 (metrics, the inference lock) from `app.state`; the project's errors become HTTP answers in one handler (vsearch.api.app).
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 
 from vsearch.api.schemas import Health, Result, SearchPage
@@ -29,7 +30,7 @@ router = APIRouter()
 RowId = Annotated[int, Path(ge=0, le=2**31 - 1)]
 
 
-def get_library(request: Request) -> Library:
+async def get_library(request: Request) -> Library:
     return request.app.state.library
 
 
@@ -37,7 +38,7 @@ LibraryDep = Annotated[Library, Depends(get_library)]
 
 
 @router.get("/search", response_model=SearchPage)
-def search_clips(
+async def search_clips(
     request: Request,
     library: LibraryDep,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for")],
@@ -48,16 +49,22 @@ def search_clips(
     if not q.strip():
         raise HTTPException(422, "q is blank")
     state = request.app.state
+    # One inference at a time (the model's threads already use every core). Searches wait for their
+    # turn here, on the event loop, so waiting ones hold none of the thread pool the other routes use.
+    async with state.search_lock:
+        return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank)
+
+
+def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool) -> SearchPage:
     started = time.perf_counter()
     try:
-        with state.inference_lock:  # one inference at a time: the model's threads already use every core
-            library.refresh()
-            response = search(library, q, k, rerank=rerank, offset=offset)
+        library.refresh()
+        response = search(library, q, k, rerank=rerank, offset=offset)
     except EmptyLibraryError as exc:
-        state.metrics.observe(time.perf_counter() - started)
+        metrics.observe(time.perf_counter() - started)
         return SearchPage(query=q, model=library.settings.model_id, took_ms=0.0, ranking="none", candidates=0,
                           notice=str(exc), results=[], offset=offset, next_offset=None)
-    state.metrics.observe(time.perf_counter() - started)
+    metrics.observe(time.perf_counter() - started)
     with library.store.session() as session:
         formats = repo.video_formats(session, sorted({r.video_id for r in response.results}))
     results = [

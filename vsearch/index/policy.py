@@ -23,7 +23,8 @@ def spec_for(size: int, threshold: int, approximate: str = "ivf") -> IndexSpec:
         return IndexSpec("flat")
     if approximate not in APPROXIMATE_KINDS:
         raise ValueError(f"unknown approximate index kind {approximate!r}")
-    return IndexSpec(approximate, nlist=plan_nlist(size) if approximate == "ivf" else None)
+    # k-means cannot place more lists than there are vectors (only with a threshold below plan_nlist's 16)
+    return IndexSpec(approximate, nlist=min(plan_nlist(size), size) if approximate == "ivf" else None)
 
 
 @dataclass(frozen=True)

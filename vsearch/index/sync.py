@@ -99,4 +99,7 @@ def save(target: IndexTarget, index: ClipIndex, source: VectorSource,
 
 def _build(target: IndexTarget, state: policy.LibraryState, source: VectorSource,
            text_queries: TextQueries | None) -> ClipIndex:
-    return ClipIndex.from_chunks(target.dim, state.wanted(), source.chunks(), text_queries)
+    spec = state.wanted()
+    # the text queries first: a deferred tuning must not read every stored vector for nothing
+    queries = text_queries() if text_queries is not None and spec.kind != "flat" else None
+    return ClipIndex.from_chunks(target.dim, spec, source.chunks(), lambda: queries)

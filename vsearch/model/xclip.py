@@ -107,8 +107,10 @@ class XClip:
 
     def __init__(self, model, processor, model_id: str, device: str = "cpu", precision: str = "fp32",
                  cpu_linear: str = "auto"):
-        """`cpu_linear`: fp32 linear layers on oneDNN ("onednn"), the default BLAS ("blas"), or whichever
-        measures faster here ("auto"; see vsearch.model.cpu_gemm)."""
+        """`cpu_linear`: fp32 linear layers on oneDNN ("onednn") or PyTorch's default BLAS ("blas"). The
+        choice is measured by vsearch.runtime.configure_process; "auto" (not resolved) keeps the default."""
+        if cpu_linear == "auto":
+            cpu_linear = "blas"
         import torch
 
         self._scorer = None
@@ -146,10 +148,6 @@ class XClip:
              cpu_linear: str = "auto") -> "XClip":
         """Load by hub id or local directory; a failure is one clear ModelLoadError."""
         try:
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.set_verbosity_error()  # no weight-loading chatter on the user's terminal
-            hf_logging.disable_progress_bar()
             processor, network = _from_pretrained(model, local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - hub, file and config errors all mean "cannot load"
             if model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir() or not _hub_reachable():
