@@ -102,13 +102,18 @@ class Library:
     def index_path(self) -> Path:
         return self.settings.index_path
 
-    def _target(self, dim: int | None = None) -> sync.IndexTarget:
+    def index_target(self, dim: int | None = None) -> sync.IndexTarget:
+        """Where the index lives and what it must match: the recorded model and embedding size (0 for an
+        empty library, whose index is missing anyway), the size threshold and the approximate kind."""
         model, recorded_dim = self.built_with
-        dim = dim or recorded_dim
-        if dim is None:
+        return sync.IndexTarget(self.index_path, model or "", dim or recorded_dim or 0,
+                                self.settings.index_threshold, self.settings.approximate_index)
+
+    def _target(self, dim: int | None = None) -> sync.IndexTarget:
+        target = self.index_target(dim)
+        if not target.dim:
             raise ValueError("the library has no embeddings yet")
-        return sync.IndexTarget(self.index_path, model or "", dim, self.settings.index_threshold,
-                                self.settings.approximate_index)
+        return target
 
     def index(self, dim: int | None = None) -> ClipIndex:
         """The FAISS index, loaded once; rebuilt from the store when the index policy says so (loading the
@@ -140,16 +145,20 @@ class Library:
         clips were added to the index.
 
         New clips have ids above every id the index holds (ids only grow), so this is one range query
-        on the primary key. Deleted clips need nothing here: search drops ids the database lacks.
+        on the primary key. Deleted clips need nothing here: search drops ids the database lacks. The
+        recorded model is read again only when it can have changed: while none is recorded, or when new
+        clips came (a re-embedding with another model brings new clips).
         """
-        self._built_with = self._read_built_with()
         if self._index is None:
+            self._built_with = self._read_built_with()
             return 0
         added = 0
         with self.store.session() as session:
             for ids, vectors in repo.iter_embeddings(session, after=self._index.max_id):
                 self._index.add(ids, vectors)
                 added += len(ids)
+        if added or self._built_with[0] is None:
+            self._built_with = self._read_built_with()
         return added
 
     def save_index(self) -> None:

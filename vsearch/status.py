@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
-from vsearch.index.policy import LibraryState, RebuildReason, rebuild_reason
+from vsearch.index.policy import RebuildReason, rebuild_reason
 from vsearch.ingest.changes import prune
 from vsearch.store import repo
 
@@ -26,9 +26,7 @@ def library_status(library: Library) -> dict:
         current = repo.fingerprint(session)
     record = library.index_record()
     path = library.index_path
-    settings = library.settings
-    library_state = LibraryState(model or "", dim or 0, tuple(current.as_list()), settings.index_threshold,
-                                 settings.approximate_index)
+    library_state = library.index_target().state(current.as_list())
     state = _index_state(rebuild_reason(record, library_state), library_state.wanted().kind)
     return {
         "data_dir": str(library.settings.data_dir),

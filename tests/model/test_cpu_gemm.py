@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tests.process_probe import run_probe
 from vsearch.model.cpu_gemm import OneDnnLinear, onednn_is_faster, use_onednn_linears
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
@@ -55,38 +56,13 @@ def test_auto_switches_only_where_measured_faster():
     assert type(model[0]) is expected and type(model[2]) is expected
 
 
-_MMAPPED_AFTER_FREE = """
-import ctypes, sys
+def test_keep_freed_memory_serves_large_blocks_from_the_heap():
+    """Without it glibc maps an 8 MB block on its own (unmapped on free, page-faulted again next time)."""
+    code = """
 from vsearch.model.cpu_memory import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype = ctypes.c_void_p
-libc.malloc.argtypes = [ctypes.c_size_t]
-libc.free.argtypes = [ctypes.c_void_p]
-class Info(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc.mallinfo2.restype = Info
-before = libc.mallinfo2().hblks  # blocks served by their own mmap (returned to the system when freed)
-block = libc.malloc(8 << 20)
-print(libc.mallinfo2().hblks - before)
-libc.free(block)
+print(large_blocks_mmapped())
 """
-
-
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's mallopt")
-def test_keep_freed_memory_serves_large_blocks_from_the_heap():
-    """Without it glibc maps an 8 MB block on its own (unmapped on free, page-faulted again next time)."""
-    import subprocess
-    import sys
-
-    def mmapped_blocks(mode):
-        run = subprocess.run([sys.executable, "-c", _MMAPPED_AFTER_FREE, mode], capture_output=True, text=True)
-        if run.returncode != 0 and "mallinfo2" in run.stderr:
-            pytest.skip("this C library has no mallinfo2")
-        assert run.returncode == 0, run.stderr
-        return int(run.stdout)
-
-    assert mmapped_blocks("default") == 1
-    assert mmapped_blocks("keep") == 0
+    assert run_probe(code, "default") == ["True"]
+    assert run_probe(code, "keep") == ["False"]
