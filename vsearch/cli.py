@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -13,7 +15,9 @@ from vsearch.errors import VsearchError
 EXIT_FAILED_FILES = 1
 EXIT_USAGE = 2
 EXIT_ERROR = 3
+EXIT_BUSY = 75  # another process is changing the library (EX_TEMPFAIL: try again later)
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def _settings(ctx: click.Context):
@@ -48,6 +52,16 @@ class _Group(click.Group):
         except VsearchError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # a full disk, a read-only folder, a database gone: one line, no traceback
+            from vsearch.faults import explain
+
+            fault = explain(exc)
+            if fault is None:
+                raise
+            click.echo(f"error: {fault}", err=True)
+            ctx.exit(fault.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -70,6 +84,23 @@ def cli(ctx, data_dir, db_url, model, device, precision):
     Every option can also be set by its VSEARCH_* environment variable.
     """
     ctx.obj = {"data_dir": data_dir, "db_url": db_url, "model": model, "device": device, "precision": precision}
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a `timeout`, a service manager) stops like Ctrl-C: what was indexed is kept, the decode
+    workers are stopped. Yields a list that is non-empty once SIGTERM arrived."""
+    terminated: list[int] = []
+
+    def stop(signum, _frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Bar:
@@ -105,11 +136,12 @@ class _Bar:
 @click.option("--reembed", is_flag=True, help="Forget every clip first and embed the given paths with the current model.")
 @click.option("--prompt-features/--no-prompt-features", default=None, help="Keep each clip's features for exact X-CLIP ranking (~50 KB a clip) [env VSEARCH_PROMPT_FEATURES; default on].")
 @click.option("--decoder-prescale/--no-decoder-prescale", default=None, help="Let the decoder scale frames to twice the model's input before the exact resize (faster; cosine >= 0.9999 to full-size frames) [env VSEARCH_DECODER_PRESCALE; default on].")
+@click.option("--no-wait", is_flag=True, help=f"When another process is changing the library, exit with status {EXIT_BUSY} instead of waiting for it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembed, prompt_features, decoder_prescale,
-           as_json, quiet):
+           no_wait, as_json, quiet):
     """Index the videos under PATHS (folders are walked recursively).
 
     Videos are recognised by content as well as by extension. Unchanged files (same path, size
@@ -117,22 +149,29 @@ def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembe
     walked folder are forgotten. A file that cannot be decoded is reported with the reason and
     the run goes on.
 
+    One ingest (or prune, reindex) changes a library at a time: a second one waits for the first,
+    then finds its files done. Ctrl-C or SIGTERM stops it, keeping what was indexed.
+
     \b
     Exit status: 0 every file indexed or unchanged; 1 some files failed (see the summary or
-    `vsearch status`); 2 usage error; 3 configuration or model error; 130 interrupted.
+    `vsearch status`); 2 usage error; 3 configuration, model, database or disk error;
+    75 another process is changing the library (--no-wait); 130 interrupted; 143 terminated.
     """
     ctx.obj.update(clip_seconds=clip_seconds, stride_seconds=stride_seconds, batch_size=batch_size, workers=workers,
                    prompt_features=prompt_features, decoder_prescale=decoder_prescale)
     library = _library(ctx, ingest=True)  # configures the process before torch loads
     from vsearch.ingest import ingest as run_ingest
+    from vsearch.store.locks import say_waiting
 
-    summary = run_ingest(library, paths, reembed=reembed, progress=_Bar(not quiet))
+    with _terminate_as_interrupt() as terminated:
+        summary = run_ingest(library, paths, reembed=reembed, progress=_Bar(not quiet), wait=not no_wait,
+                             on_wait=say_waiting("changing the library"))
     if as_json:
         click.echo(json.dumps(summary.as_json(), indent=2))
     else:
         click.echo(summary.as_text(), err=True)
     if summary.interrupted:
-        ctx.exit(EXIT_INTERRUPTED)
+        ctx.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     if summary.failed:
         ctx.exit(EXIT_FAILED_FILES)
 
@@ -219,6 +258,8 @@ def status(ctx, as_json):
         click.echo(f"features:  {features['note']}")
     for failure in info["failed"]:
         click.echo(f"failed:    {failure['path']}: {failure['reason']}")
+    for timed in info["timed_by_frame_rate"]:
+        click.echo(f"timing:    {timed['path']}: timed by {timed['reason']}")
 
 
 @cli.command()
@@ -236,25 +277,31 @@ def export(ctx, no_embeddings):
 
 
 @cli.command()
+@click.option("--no-wait", is_flag=True, help=f"When another process is changing the library, exit with status {EXIT_BUSY} instead of waiting.")
 @click.pass_context
-def reindex(ctx):
+def reindex(ctx, no_wait):
     """Rebuild the FAISS index from the embeddings stored in the database."""
+    from vsearch.store.locks import say_waiting
+
     library = _library(ctx)
     if library.built_with[1] is None:
         click.echo("the library is empty: nothing to index", err=True)
         return
-    index = library.reindex()
+    index = library.reindex(wait=not no_wait, on_wait=say_waiting("changing the library"))
     click.echo(f"index rebuilt: {len(index)} clip(s) in {library.index_path}", err=True)
 
 
 @cli.command()
+@click.option("--no-wait", is_flag=True, help=f"When another process is changing the library, exit with status {EXIT_BUSY} instead of waiting.")
 @click.option("--json", "as_json", is_flag=True, help="Print the removed paths as JSON.")
 @click.pass_context
-def prune(ctx, as_json):
+def prune(ctx, no_wait, as_json):
     """Forget videos whose files no longer exist."""
     from vsearch.status import prune_missing
+    from vsearch.store.locks import say_waiting
 
-    removed = prune_missing(_library(ctx, runs_model=False))
+    removed = prune_missing(_library(ctx, runs_model=False), wait=not no_wait,
+                            on_wait=say_waiting("changing the library"))
     if as_json:
         click.echo(json.dumps({"removed": removed}))
     else:
@@ -266,17 +313,24 @@ def prune(ctx, as_json):
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--grace-seconds", type=click.FloatRange(0), default=25.0, show_default=True,
+              help="After SIGTERM or Ctrl+C, how long requests in flight may take to finish.")
 @click.pass_context
-def serve(ctx, host, port):
-    """Serve the HTTP API (GET /search?q=..., /docs for the OpenAPI page) over the library."""
-    import uvicorn
+def serve(ctx, host, port, grace_seconds):
+    """Serve the HTTP API (GET /search?q=..., /docs for the OpenAPI page) over the library.
 
-    from vsearch.api import create_app
+    SIGTERM or Ctrl+C stops it gracefully: no new connections, the requests already received
+    (queued searches too) finish, then it exits 0. Requests still running --grace-seconds after the
+    signal are cancelled and it exits 1 (a search stuck in the model gets 5 s more, then the process
+    exits anyway); a second Ctrl+C stops at once, also with 1.
+    """
     from vsearch.runtime import configure_process
 
     settings = configure_process(_settings(ctx))
+    from vsearch.api.server import run_server
+
     click.echo(f"vsearch serving {settings.data_dir} on http://{host}:{port} (API docs at /docs)", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    ctx.exit(run_server(settings, host, port, grace_seconds=grace_seconds))
 
 
 @cli.group()

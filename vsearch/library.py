@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from vsearch import faults
 from vsearch.config import Settings
 from vsearch.errors import ModelMismatchError, VsearchError
 from vsearch.index import files, sync
@@ -19,6 +21,7 @@ from vsearch.media.preview import preview_path
 from vsearch.media.thumbnails import thumbnail_path
 from vsearch.store import repo
 from vsearch.store.db import Store, open_store
+from vsearch.store.writer import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,38 @@ class Library:
         self._index: ClipIndex | None = None
         self._features: FeatureStore | None = None
         self._built_with = self._read_built_with()
+        self.writer = WriterLock(settings.data_dir, self.store.engine)
+
+    @contextmanager
+    def writing(self, command: str, *, wait: bool = True, on_wait=None):
+        """Hold the library's writer lock (vsearch.store.writer) while changing it; re-entrant."""
+        if self.writer.held:
+            yield
+            return
+        if self.store.read_only:
+            raise faults.cannot_write(self.store.read_only, self.settings.data_dir)
+        self.writer.acquire(command, wait=wait, on_wait=on_wait)
+        try:
+            yield
+        finally:
+            self.writer.release()
+
+    @contextmanager
+    def _save_guard(self):
+        """Whether this process may save the index now: it writes the library, or nobody does (a server
+        rebuilding a stale index while an ingest runs leaves the file to the ingest)."""
+        if self.writer.held:
+            yield True
+            return
+        try:
+            free = self.writer.try_acquire("save the index")
+        except OSError:  # a read-only data dir: nothing can be saved there
+            free = False
+        try:
+            yield free
+        finally:
+            if free:
+                self.writer.release()
 
     # -- model -----------------------------------------------------------------------------
     def _read_built_with(self) -> tuple[str | None, int | None]:
@@ -119,7 +154,8 @@ class Library:
         """The FAISS index, loaded once; rebuilt from the store when the index policy says so (loading the
         model if an approximate index must be tuned)."""
         if self._index is None:
-            self._index = sync.open_index(self._target(dim), self._vectors, self._tuning_queries(may_load=True))
+            self._index = sync.open_index(self._target(dim), self._vectors, self._tuning_queries(may_load=True),
+                                          self._save_guard)
         return self._index
 
     def _tuning_queries(self, may_load: bool) -> sync.TextQueries:
@@ -167,8 +203,9 @@ class Library:
         if self._index is not None:
             self._index = sync.save(self._target(), self._index, self._vectors, self._tuning_queries(may_load=False))
 
-    def reindex(self) -> ClipIndex:
-        self._index = sync.rebuild(self._target(), self._vectors, self._tuning_queries(may_load=True))
+    def reindex(self, *, wait: bool = True, on_wait=None) -> ClipIndex:
+        with self.writing("reindex", wait=wait, on_wait=on_wait):
+            self._index = sync.rebuild(self._target(), self._vectors, self._tuning_queries(may_load=True))
         return self._index
 
     # -- prompt features -------------------------------------------------------------------
@@ -182,6 +219,16 @@ class Library:
                 self._features = FeatureStore(self.settings.features_path, tokens, dim)
         return self._features
 
+    def videos_lacking_features(self) -> list:
+        """Indexed videos whose clips' prompt features are missing (the feature file was truncated or
+        deleted): an ingest embeds them again. Empty when features are turned off."""
+        if not self.settings.prompt_features:
+            return []
+        store = FeatureStore.open(self.settings.features_path)
+        first_missing = store.records_on_disk() if store is not None else 0
+        with self.store.session() as session:
+            return repo.videos_with_clips_from(session, first_missing)
+
     def drop_derived(self, clip_ids) -> None:
         """Deleted clips leave the FAISS index, the feature store and the media cache (the database is
         already updated). Never loads the model: an index that would need it to be rebuilt is left
@@ -189,7 +236,8 @@ class Library:
         if not clip_ids:
             return
         if self._index is None and self.built_with[1] is not None:
-            self._index = sync.open_index(self._target(), self._vectors, self._tuning_queries(may_load=False))
+            self._index = sync.open_index(self._target(), self._vectors, self._tuning_queries(may_load=False),
+                                          self._save_guard)
         if self._index is not None:
             self._index.remove(clip_ids)
         store = self.features()
@@ -221,4 +269,5 @@ class Library:
         return files.read_record(self.index_path)
 
     def close(self) -> None:
+        self.writer.release()
         self.store.close()

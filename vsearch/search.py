@@ -107,16 +107,19 @@ def _rerank(library: Library, model, text_projection, found, vectors):
     """((score, id) by X-CLIP's score, None) — or (None, why not) when the features are not there."""
     store = library.features()
     if store is None:
-        why = "prompt features are turned off" if not library.settings.prompt_features else "no prompt features stored"
-        return None, f"{why}: ranked by embedding cosine (stage 1) only"
+        if not library.settings.prompt_features:
+            return None, "prompt features are turned off: ranked by embedding cosine (stage 1) only"
+        return None, ("no prompt features stored: ranked by embedding cosine (stage 1) only; `vsearch ingest` "
+                      "of the library's folders stores them again")
     ids = [i for _, i in found]
     logits = []
     for start in range(0, len(ids), RERANK_CHUNK):  # bounded memory however many candidates
         chunk = ids[start : start + RERANK_CHUNK]
         features, present = store.read(chunk)
         if not present.all():
-            return None, (f"{int((~present).sum())} candidate(s) lack prompt features (ingested without them): "
-                          "ranked by embedding cosine (stage 1) only; re-ingest with --reembed to rank exactly")
+            return None, (f"{int((~present).sum())} candidate(s) lack prompt features (ingested without them, or "
+                          "the feature file was cut short): ranked by embedding cosine (stage 1) only; `vsearch "
+                          "ingest` of their folders stores them again (with --reembed if they were left out)")
         videos = np.stack([vectors[i] for i in chunk])
         logits.append(model.scorer(text_projection, videos, features))
     logits = np.concatenate(logits)

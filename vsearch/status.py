@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from vsearch.index.policy import RebuildReason, rebuild_reason
 from vsearch.ingest.changes import prune
 from vsearch.store import repo
+from vsearch.store.models import Video
 
 if TYPE_CHECKING:
     from vsearch.library import Library
@@ -23,6 +25,7 @@ def library_status(library: Library) -> dict:
         counts = repo.counts(session)
         last_ingest = json.loads(repo.get_meta(session, repo.LAST_INGEST_KEY) or "null")
         failed = [{"path": v.path, "reason": v.error} for v in repo.failed_videos(session)]
+        timed_by_frame_rate = _timed_by_frame_rate(session)
         current = repo.fingerprint(session)
     record = library.index_record()
     path = library.index_path
@@ -46,7 +49,14 @@ def library_status(library: Library) -> dict:
         },
         "prompt_features": _features_status(library, counts.clips),
         "failed": failed,
+        "timed_by_frame_rate": timed_by_frame_rate,
     }
+
+
+def _timed_by_frame_rate(session) -> list[dict]:
+    """The indexed videos whose timestamps said nothing, with how their frames were timed instead."""
+    query = select(Video.path, Video.timing).where(Video.status == "indexed", Video.timing.is_not(None))
+    return [{"path": path, "reason": timing} for path, timing in session.execute(query.order_by(Video.path))]
 
 
 def _index_state(reason: RebuildReason | None, wanted: str) -> str:
@@ -90,10 +100,11 @@ def iter_export(library: Library, embeddings: bool = True) -> Iterator[dict]:
             yield record
 
 
-def prune_missing(library: Library) -> list[str]:
-    with library.store.begin() as session:
-        removed, clip_ids = prune(session)
-    if clip_ids:
-        library.drop_derived(clip_ids)
-        library.save_index()
+def prune_missing(library: Library, *, wait: bool = True, on_wait=None) -> list[str]:
+    with library.writing("prune", wait=wait, on_wait=on_wait):
+        with library.store.begin() as session:
+            removed, clip_ids = prune(session)
+        if clip_ids:
+            library.drop_derived(clip_ids)
+            library.save_index()
     return removed

@@ -49,3 +49,16 @@ def test_a_damaged_file_is_unreadable(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(UnreadableIndex):
         read_index(path, record)
+
+
+def test_a_file_and_a_sidecar_of_two_saves_are_unreadable_together(tmp_path):
+    """Two processes saving one after the other can leave one's file beside the other's sidecar."""
+    path, other = tmp_path / "index.faiss", tmp_path / "other" / "index.faiss"
+    small, large = ClipIndex(8), ClipIndex(8)
+    small.add(np.arange(3), unit_rows(3))
+    large.add(np.arange(5), unit_rows(5))
+    save_index(path, small, "m", (3, 2, 3))
+    save_index(other, large, "m", (5, 4, 10))
+    path.write_bytes(other.read_bytes())
+    with pytest.raises(UnreadableIndex, match="sidecar says 3"):
+        read_index(path, read_record(path))

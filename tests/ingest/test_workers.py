@@ -1,11 +1,19 @@
-"""Decode workers: parallel decoding, and a crash on one file fails only that file."""
+"""Decode workers: parallel decoding; a crash or a hang on one file fails only that file (after the other
+decoder had its try); no worker outlives the process that started it."""
 
+import ctypes
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from vsearch.ingest.workers import DecodePool
-from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, produce_clips
+from tests.faults import alive, child_pids
+from vsearch.ingest.workers import DecodeBudget, DecodePool
+from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, VideoProbed, produce_clips
 from vsearch.media.resize import PreprocessSpec
 
 JOB = ClipJob(PreprocessSpec(32, None, None, 32, 32, 2, 1 / 255, (0.5,) * 3, (0.5,) * 3), 4, 4.0, 4.0)
@@ -44,3 +52,77 @@ def test_a_crashing_worker_fails_only_its_file(video_files, tmp_path):
     done, failed, _ = _outcomes(DecodePool(JOB, 1, produce=crashing_produce).run(items))
     assert done == {0, 2, 3}
     assert set(failed) == {1} and "crashed" in failed[1]
+
+
+def hanging_produce(task, path, job):
+    """On files named hang*: stuck in native code holding the GIL (as decord can be) while decord is tried,
+    on spin*: spinning on a core; on both*: stuck whatever the decoder. The rest is decoded for real."""
+    name = path.name
+    if name.startswith("both") or (name.startswith(("hang", "spin")) and "decord" not in job.skip_decoders):
+        yield VideoProbed(task, 0.5)
+        if name.startswith("spin"):
+            while True:
+                pass
+        ctypes.PyDLL(None).pause()  # sleeps in C with the GIL held: only SIGKILL ends it
+    yield from produce_clips(task, path, job)
+
+
+def _copy(source: Path, target: Path) -> Path:
+    target.write_bytes(source.read_bytes())
+    return target
+
+
+def test_a_hung_decoder_is_killed_and_the_file_decoded_by_the_other(video_files, tmp_path):
+    hang = _copy(video_files["short"], tmp_path / "hang.mp4")
+    spin = _copy(video_files["short"], tmp_path / "spin.mp4")
+    items = [(0, video_files["h264"]), (1, hang), (2, spin), (3, video_files["vp9"])]
+    pool = DecodePool(JOB, 2, produce=hanging_produce, budget=DecodeBudget(seconds=2, per_video_second=0))
+    started = time.monotonic()
+    done, failed, _ = _outcomes(pool.run(items))
+    assert done == {0, 1, 2, 3} and not failed
+    assert time.monotonic() - started < 60
+
+
+def test_a_file_that_hangs_every_decoder_fails_with_the_reason(video_files, tmp_path):
+    both = _copy(video_files["short"], tmp_path / "both.mp4")
+    items = [(0, both), (1, video_files["h264"])]
+    pool = DecodePool(JOB, 1, produce=hanging_produce, budget=DecodeBudget(seconds=2, per_video_second=0))
+    done, failed, _ = _outcomes(pool.run(items))
+    assert done == {1}
+    assert set(failed) == {0}
+    assert "decord:" in failed[0] and "pyav:" in failed[0] and "budget" in failed[0]
+
+
+_POOL_OVER_HUNG_FILES = """
+import sys
+from pathlib import Path
+from tests.ingest.test_workers import JOB, hanging_produce
+from vsearch.ingest.workers import DecodePool
+items = [(i, Path(p)) for i, p in enumerate(sys.argv[1:])]
+for message in DecodePool(JOB, 2, produce=hanging_produce).run(items):
+    pass
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_stuck_workers_die_with_their_ingest(video_files, tmp_path, how):
+    files = [_copy(video_files["short"], tmp_path / f"both{i}.mp4") for i in range(2)]
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, "-c", _POOL_OVER_HUNG_FILES, *map(str, files)], cwd=root)
+    try:
+        deadline = time.monotonic() + 60
+        while len(child_pids(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = child_pids(process.pid)
+        assert len(workers) >= 2
+        time.sleep(2)  # both workers are stuck now, holding the GIL
+        process.send_signal(how)
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        if process.poll() is None:
+            process.kill()

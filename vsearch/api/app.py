@@ -9,16 +9,19 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from vsearch.api.metrics import Metrics
 from vsearch.api.routes import router
 from vsearch.config import Settings
 from vsearch.errors import ModelLoadError, ModelMismatchError, VsearchError
+from vsearch.faults import DatabaseUnavailableError, ReadOnlyError, StorageFullError, explain
 from vsearch.library import Library
 
 # The project's errors as HTTP answers, with the sentence the CLI prints. A library built with another
 # model is a conflict with the server's settings; a model that cannot be loaded makes search unavailable.
-ERROR_STATUS = {ModelMismatchError: 409, ModelLoadError: 503}
+ERROR_STATUS = {ModelMismatchError: 409, ModelLoadError: 503, DatabaseUnavailableError: 503, ReadOnlyError: 503,
+                StorageFullError: 507}
 
 
 def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
@@ -46,6 +49,7 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
     app.add_exception_handler(VsearchError, _vsearch_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
     app.include_router(router)
     return app
 
@@ -53,6 +57,14 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
 async def _vsearch_error(request: Request, exc: VsearchError) -> JSONResponse:
     status = next((code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind)), 500)
     return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+async def _database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+    """A database that went away is a 503 (try again), told in one line; anything else stays a 500."""
+    fault = explain(exc)
+    if fault is None:
+        raise exc
+    return JSONResponse({"detail": str(fault)}, status_code=503)
 
 
 def _key_checker(api_key: str | None):

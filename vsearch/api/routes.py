@@ -7,6 +7,9 @@ its body in the pool too, after waiting its turn on the event loop. Nothing bloc
 
 from __future__ import annotations
 
+import errno
+import shutil
+import tempfile
 import time
 from importlib import resources
 from pathlib import Path as FilePath
@@ -15,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
+from starlette.background import BackgroundTask
 
 from vsearch.api.schemas import Health, Result, SearchPage
 from vsearch.errors import EmptyLibraryError
@@ -26,6 +30,7 @@ from vsearch.store import repo
 
 router = APIRouter()
 
+_CANNOT_CACHE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
 # ids are 32-bit INTEGER keys (Postgres): larger numbers are a 422, not a database error
 RowId = Annotated[int, Path(ge=0, le=2**31 - 1)]
 
@@ -97,12 +102,26 @@ def _cached_clip_media(library: Library, clip_id: int, what: str, target, make, 
         raise HTTPException(404, "no such clip")
     clip, video = found
     path = target(library.settings.data_dir, clip_id)
-    if not path.exists():
-        try:
-            make(clip, video, path)
-        except Exception as exc:  # noqa: BLE001 - the file changed or vanished since ingest
+    if path.exists():
+        return FileResponse(path, media_type=media_type)
+    try:
+        make(clip, video, path)
+        return FileResponse(path, media_type=media_type)
+    except OSError as exc:
+        if exc.errno not in _CANNOT_CACHE or not FilePath(video.path).is_file():
             raise HTTPException(404, f"cannot make a {what}: {exc}") from exc
-    return FileResponse(path, media_type=media_type)
+    except Exception as exc:  # noqa: BLE001 - the file changed or vanished since ingest
+        raise HTTPException(404, f"cannot make a {what}: {exc}") from exc
+    # the data dir is read-only or full: made in a temporary folder, served once, removed
+    scratch = FilePath(tempfile.mkdtemp(prefix="vsearch-media-"))
+    try:
+        made = scratch / path.name
+        make(clip, video, made)
+    except Exception as exc:  # noqa: BLE001
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise HTTPException(404, f"cannot make a {what}: {exc}") from exc
+    return FileResponse(made, media_type=media_type,
+                        background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
 
 
 @router.get("/clips/{clip_id}/thumbnail", response_class=FileResponse)

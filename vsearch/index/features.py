@@ -36,6 +36,11 @@ class FeatureStore:
             return None
         return cls(path, meta["tokens"], meta["dim"])
 
+    def records_on_disk(self) -> int:
+        """How many records the file holds: every clip id below this has its place (a truncated or deleted
+        file holds fewer than the library's clips)."""
+        return self._records_on_disk()
+
     def _records_on_disk(self) -> int:
         try:
             return self.path.stat().st_size // (self.record * np.dtype(DTYPE).itemsize)

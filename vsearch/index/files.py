@@ -84,6 +84,8 @@ def read_index(path: Path, record: IndexRecord) -> ClipIndex:
         raise UnreadableIndex(str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable") from exc
     if index.d != record.dim or not hasattr(index, "id_map"):
         raise UnreadableIndex(f"the file holds a {type(index).__name__} of dimension {index.d}")
+    if index.ntotal != record.size + len(record.removed):  # a file and a sidecar of two different saves
+        raise UnreadableIndex(f"the file holds {index.ntotal} vectors, its sidecar says {record.size}")
     return ClipIndex(record.dim, record.spec, index, record.removed)
 
 
@@ -93,7 +95,12 @@ def save_index(path: Path, index: ClipIndex, model: str, fingerprint) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    faiss.write_index(index.index, str(tmp))
+    try:
+        with open(tmp, "wb") as handle:  # written through Python: a full disk is an OSError, not a C++ message
+            faiss.write_index(index.index, faiss.PyCallbackIOWriter(handle.write))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     sidecar = sidecar_path(path)
     tmp_meta = sidecar.with_name(sidecar.name + ".tmp")

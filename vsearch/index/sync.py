@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +33,8 @@ class TuningDeferred(Exception):
 
 
 TextQueries = Callable[[], "np.ndarray | None"]
+# entered around saving a rebuilt index; yields whether this process may write the file now
+SaveGuard = Callable[[], AbstractContextManager[bool]]
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,10 @@ class IndexTarget:
         return policy.LibraryState(self.model, self.dim, tuple(fingerprint), self.threshold, self.approximate)
 
 
-def open_index(target: IndexTarget, source: VectorSource, text_queries: TextQueries | None = None) -> ClipIndex | None:
-    """The saved index when the policy allows it; otherwise one rebuilt from the store and saved.
+def open_index(target: IndexTarget, source: VectorSource, text_queries: TextQueries | None = None,
+               save_guard: SaveGuard | None = None) -> ClipIndex | None:
+    """The saved index when the policy allows it; otherwise one rebuilt from the store and saved (where
+    `save_guard` allows: a reader leaves the file to the process writing the library).
     None when the rebuild needs the model to tune and `text_queries` deferred it."""
     state = target.state(source.fingerprint())
     record = files.read_record(target.path)
@@ -65,10 +70,12 @@ def open_index(target: IndexTarget, source: VectorSource, text_queries: TextQuer
         index = _build(target, state, source, text_queries)
     except TuningDeferred:
         return None
-    try:
-        files.save_index(target.path, index, target.model, state.fingerprint)
-    except OSError as exc:  # a read-only data dir still answers queries
-        log.warning("could not save the rebuilt index to %s: %s", target.path, exc)
+    with (save_guard or (lambda: nullcontext(True)))() as allowed:
+        if allowed:
+            try:
+                files.save_index(target.path, index, target.model, state.fingerprint)
+            except OSError as exc:  # a read-only data dir, a full disk: queries are still answered
+                log.warning("could not save the rebuilt index to %s: %s", target.path, exc)
     return index
 
 

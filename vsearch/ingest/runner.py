@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,9 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsearch.faults import is_disconnect
 from vsearch.ingest.changes import FileState, find_changes, sweep
 from vsearch.ingest.summary import IngestSummary
-from vsearch.ingest.workers import DecodePool
+from vsearch.ingest.workers import DecodeBudget, DecodePool
 from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, VideoReset, VideoStarted
 from vsearch.media.sample import ClipPlan
 from vsearch.media.thumbnails import thumbnail_path, write_thumbnail
@@ -24,6 +27,8 @@ from vsearch.store.models import Clip, Video
 if TYPE_CHECKING:
     from vsearch.index.clip_index import ClipIndex
     from vsearch.library import Library
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,14 +48,21 @@ class _Pending:
         return self.done and self.started is not None and len(self.vectors) == self.started.num_clips
 
 
-def ingest(library: Library, paths: Iterable[Path], *, reembed: bool = False, progress=None) -> IngestSummary:
-    """Index every video under `paths`; returns what was done. Ctrl-C keeps what was written.
+def ingest(library: Library, paths: Iterable[Path], *, reembed: bool = False, progress=None, wait: bool = True,
+           on_wait=None) -> IngestSummary:
+    """Index every video under `paths`; returns what was done. Ctrl-C (or SIGTERM) keeps what was written.
 
     `progress`, if given, has start(total_files), update(summary) after each file, and close().
     `reembed` first forgets every clip, so a library can move to another model.
+    One process writes a library at a time (vsearch.store.writer): with another ingest running, this one
+    waits for it (`on_wait(holder)` is told once), or raises LibraryBusyError when `wait` is false.
     """
+    with library.writing("ingest", wait=wait, on_wait=on_wait):
+        return _ingest(library, [Path(p).expanduser().absolute() for p in paths], reembed, progress)
+
+
+def _ingest(library: Library, paths: list[Path], reembed: bool, progress) -> IngestSummary:
     settings = library.settings
-    paths = [Path(p).expanduser().absolute() for p in paths]
     summary = IngestSummary()
     began = time.perf_counter()
     if reembed:
@@ -58,6 +70,7 @@ def ingest(library: Library, paths: Iterable[Path], *, reembed: bool = False, pr
     library.check_model()
     model_id = settings.model_id
     changes = find_changes(library.store, paths, model_id)
+    _mend_features(library, changes)
     summary.unchanged = len(changes.unchanged)
     for path, size, mtime, reason in changes.unreadable:
         _write_failure(library, FileState(path, size, mtime, ""), reason, summary)
@@ -73,12 +86,44 @@ def ingest(library: Library, paths: Iterable[Path], *, reembed: bool = False, pr
                 summary.removed, clip_ids = sweep(session, paths, changes.seen)
             library.drop_derived(clip_ids)
     finally:
-        library.save_index()
         summary.seconds = time.perf_counter() - began
         if progress:
             progress.close()
-        _record_run(library, summary)
+        _finish(library, summary)
     return summary
+
+
+def _mend_features(library: Library, changes) -> None:
+    """Unchanged videos whose prompt features were lost (a truncated or deleted feature file) are embedded
+    again, so exact ranking covers the whole library once more."""
+    lacking = {video.path: video for video in library.videos_lacking_features()}
+    if not lacking:
+        return
+    unchanged = []
+    for path in changes.unchanged:
+        video = lacking.get(str(path))
+        if video is None:
+            unchanged.append(path)
+        else:
+            changes.to_embed.append(FileState(path, video.size, video.mtime_ns, video.content_hash))
+    if len(unchanged) < len(changes.unchanged):
+        log.warning("%d video(s) lost their prompt features (the feature file was cut short or deleted): "
+                    "embedding them again", len(changes.unchanged) - len(unchanged))
+    changes.unchanged = unchanged
+
+
+def _finish(library: Library, summary: IngestSummary) -> None:
+    """Save the index and the run's counts. When the run is ending on an error (a full disk, a database
+    gone), these may fail too: that is logged, and the first error is the one reported. The database
+    stays the truth; an index left behind is rebuilt from it by the next run."""
+    failing = sys.exc_info()[1] is not None
+    for step in (library.save_index, lambda: _record_run(library, summary)):
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001
+            if not failing:
+                raise
+            log.warning("while stopping: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
 
 
 def _record_run(library: Library, summary: IngestSummary) -> None:
@@ -123,14 +168,15 @@ def _embed_files(library: Library, files: list[FileState], summary: IngestSummar
             return
         del pending[task]
         started = time.perf_counter()
-        _write_video(library, index, item)
+        _with_database(library, _write_video, library, index, item)
         timings["write"] += time.perf_counter() - started
         summary.indexed.append(str(item.state.path))
         summary.clips += len(item.vectors)
         if progress:
             progress.update(summary)
 
-    pool = DecodePool(job, settings.workers, nice=settings.decode_nice)
+    budget = DecodeBudget(settings.decode_budget_seconds, settings.decode_budget_per_video_second)
+    pool = DecodePool(job, settings.workers, nice=settings.decode_nice, budget=budget)
     messages = pool.run([(task, item.state.path) for task, item in pending.items()])
     try:
         for message in messages:
@@ -147,7 +193,7 @@ def _embed_files(library: Library, files: list[FileState], summary: IngestSummar
             elif isinstance(message, VideoDone):
                 pending[message.task].done = True
                 finish(message.task)
-            elif isinstance(message, VideoReset):
+            elif isinstance(message, VideoReset) and message.task in pending:
                 pending[message.task].plans.clear()
                 pending[message.task].vectors.clear()
                 pending[message.task].features.clear()
@@ -156,7 +202,7 @@ def _embed_files(library: Library, files: list[FileState], summary: IngestSummar
             elif isinstance(message, VideoFailed):
                 state = pending.pop(message.task).state
                 buffer[:] = [b for b in buffer if b[0] != message.task]
-                _write_failure(library, state, message.reason, summary)
+                _with_database(library, _write_failure, library, state, message.reason, summary)
                 if progress:
                     progress.update(summary)
         while buffer:
@@ -165,6 +211,33 @@ def _embed_files(library: Library, files: list[FileState], summary: IngestSummar
         summary.interrupted = True
     finally:
         messages.close()
+
+
+def _with_database(library: Library, write, *args) -> None:
+    """Run `write`; when the database server went away, wait for it to come back (up to db_retry_seconds)
+    and run it again. The decode workers pause meanwhile (their queue fills up); nothing is lost."""
+    deadline, delay = None, 0.5
+    while True:
+        try:
+            write(*args)
+        except Exception as exc:
+            if not is_disconnect(exc):
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + library.settings.db_retry_seconds
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                log.warning("the database stopped answering (%s); waiting up to %.0f s for it to come back",
+                            reason, library.settings.db_retry_seconds)
+            if now >= deadline:
+                raise
+            time.sleep(min(delay, deadline - now))
+            delay = min(2 * delay, 5.0)
+            continue
+        if deadline is not None:
+            library.writer.check()  # the writer lock's session ended with the old server
+            log.warning("the database is back; going on")
+        return
 
 
 def _apply_file(video: Video, state: FileState, model_id: str) -> None:
@@ -184,7 +257,7 @@ def _write_video(library: Library, index: ClipIndex, item: _Pending) -> None:
         video.status, video.error = "indexed", None
         video.duration, video.width, video.height, video.fps = started.duration, info.width, info.height, info.fps
         video.codec, video.container, video.rotation = info.codec, info.container, info.rotation
-        video.decoder, video.num_clips = started.decoder, len(ordinals)
+        video.decoder, video.num_clips, video.timing = started.decoder, len(ordinals), started.timing
         session.add(video)
         session.flush()
         clips = [

@@ -33,6 +33,15 @@ class ClipJob:
     stride_seconds: float
     chunk_clips: int = 4
     decode_edge: int | None = None  # decoders that can may scale frames to this shortest edge
+    skip_decoders: tuple[str, ...] = ()  # decoders not to try (one that hung or crashed on this file before)
+
+
+@dataclass
+class VideoProbed:
+    """The file is a video of about `duration` seconds (None when unknown): its decoding time budget."""
+
+    task: int
+    duration: float | None
 
 
 @dataclass
@@ -42,6 +51,9 @@ class VideoStarted:
     decoder: str
     duration: float
     num_clips: int
+    # None: frames timed by their timestamps; else how and why otherwise ("frame order at 25 fps (all timestamps
+    # equal)"), for `vsearch status`
+    timing: str | None = None
 
 
 @dataclass
@@ -116,13 +128,15 @@ def produce_clips(task: int, path: Path, job: ClipJob) -> Iterator[object]:
     except DecodeError as exc:
         yield VideoFailed(task, str(exc))
         return
+    yield VideoProbed(task, info.duration)
     reasons = []
-    for source in sources_for(info, job.decode_edge):
+    for source in sources_for(info, job.decode_edge, skip=job.skip_decoders):
         sent = False
         try:
             times = source.frame_times()
             plans = plan_clips(times, job.clip_seconds, job.stride_seconds, job.num_frames, info.duration)
-            yield VideoStarted(task, info, source.name, video_duration(times, info.duration), len(plans))
+            duration = video_duration(times, info.duration)
+            yield VideoStarted(task, info, source.name, duration, len(plans), timing=source.timing)
             sent = True
             yield from _chunks(task, source, plans, job)
             yield VideoDone(task)

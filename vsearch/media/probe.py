@@ -23,6 +23,31 @@ class VideoProbe:
     rotation: int  # degrees counter-clockwise to turn decoded frames upright
     fps: float | None
     duration: float | None  # as the container states it (may be missing or wrong)
+    # frames per second for timing frames by their order when their timestamps say nothing: see stated_frame_rate
+    order_fps: float | None = None
+
+
+# Frame rates outside this range are not taken from a file's headers to time its frames by their order:
+# a time base of 1/12800 or 1/1000 is a clock, not a frame rate; a rate computed from broken timestamps can be 0.
+ORDER_FPS_RANGE = (1.0, 300.0)
+
+
+def stated_frame_rate(stream) -> float | None:
+    """The frame rate a stream states, for timing its frames by their order: the codec's own (from the
+    bitstream, independent of the container's timestamps), else the stream's average or guessed rate, else
+    one frame per tick of its time base; the first in ORDER_FPS_RANGE, or None when none is."""
+    ctx = stream.codec_context
+    candidates = (
+        ctx.framerate if ctx is not None else None,
+        stream.average_rate,
+        stream.guessed_rate,
+        1 / stream.time_base if stream.time_base else None,
+    )
+    low, high = ORDER_FPS_RANGE
+    for rate in candidates:
+        if rate and low <= float(rate) <= high:
+            return float(rate)
+    return None
 
 
 def _pick_video_stream(container) -> tuple[int, object]:
@@ -114,6 +139,7 @@ def probe(path: Path) -> VideoProbe:
             rotation=rotation,
             fps=float(rate) if rate else None,
             duration=duration if duration and duration > 0 else None,
+            order_fps=stated_frame_rate(stream),
         )
     finally:
         container.close()

@@ -1,12 +1,15 @@
 """Synthetic videos, encoded with PyAV (which bundles FFmpeg): for the test suite and the benchmarks.
 
 A coloured background with a white square that moves: real files in any codec and container
-FFmpeg writes, with rotation metadata, variable frame rate or no duration in the header on request.
+FFmpeg writes, with rotation metadata, variable frame rate or no duration in the header on request;
+`with_broken_timestamps` rewrites an MP4's sample tables so its timestamps say nothing.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -83,6 +86,116 @@ def encode(
     container.close()
     handle.close()
     return path
+
+
+_MP4_PARENTS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+
+
+def with_broken_timestamps(source: Path, target: Path, mode: str) -> Path:
+    """Copy the MP4 `source` (as `encode` writes it: moov after mdat) to `target` with untrustworthy timestamps.
+
+    `mode` "constant": every sample delta (stts) and composition offset (ctts) is 0 and the stated
+    durations with them, as some muxers write: every frame has pts 0 and the file states no length.
+    "backwards": decode times are kept but presentation times (ctts) run backwards, one frame
+    interval a frame, from the last frame shown first to the first shown last.
+    "reset": presentation times start over halfway through (as after a careless concatenation).
+    The edit list is dropped (renamed to a `free` box) so the demuxer shows every sample.
+    """
+    if mode not in ("constant", "backwards", "reset"):
+        raise ValueError(f"unknown mode {mode!r}")
+    data = Path(source).read_bytes()
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(_rewrite_boxes(data, mode))
+    return target
+
+
+def _boxes(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, payload) of the MP4 boxes in `data`, at one level."""
+    boxes, pos = [], 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", data[pos + 8 : pos + 16])[0], 16
+        elif size == 0:
+            size = len(data) - pos
+        boxes.append((kind, data[pos + header : pos + size]))
+        pos += size
+    return boxes
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def _rewrite_boxes(data: bytes, mode: str) -> bytes:
+    """The boxes of `data` with their sample timing rewritten; mdat stays where it is (moov must follow it)."""
+    out, seen = b"", set()
+    for kind, payload in _boxes(data):
+        if kind == b"moov" and b"mdat" not in seen:
+            raise ValueError("moov before mdat: resizing it would move the samples")
+        seen.add(kind)
+        if kind == b"stbl":
+            payload = b"".join(_box(k, p) for k, p in _retime(_boxes(payload), mode))
+        elif kind in _MP4_PARENTS:
+            payload = _rewrite_boxes(payload, mode)
+        elif kind == b"edts":
+            kind = b"free"
+        elif kind in (b"mvhd", b"tkhd", b"mdhd") and mode == "constant":
+            payload = _zero_duration(kind, payload)
+        out += _box(kind, payload)
+    return out
+
+
+def _zero_duration(kind: bytes, payload: bytes) -> bytes:
+    """A movie, track or media header stating no duration (its field after the times and the timescale)."""
+    version = payload[0]
+    width = 8 if version == 1 else 4
+    offset = 4 + 2 * width + 4  # version and flags, creation and modification times, timescale or track id
+    if kind == b"tkhd":
+        offset = 4 + 2 * width + 8  # track id and a reserved word
+    return payload[:offset] + bytes(width) + payload[offset + width :]
+
+
+def _retime(boxes: list[tuple[bytes, bytes]], mode: str) -> list[tuple[bytes, bytes]]:
+    """A sample table's boxes with new stts and ctts for `mode`."""
+    table = dict(boxes)
+    stts = table[b"stts"]
+    entries = struct.unpack(f">{2 * struct.unpack('>I', stts[4:8])[0]}I", stts[8:])
+    deltas = [d for count, d in zip(entries[::2], entries[1::2]) for _ in range(count)]
+    offsets = [0] * len(deltas)
+    if b"ctts" in table:
+        ctts = table[b"ctts"]
+        entries = struct.unpack(f">{2 * struct.unpack('>I', ctts[4:8])[0]}i", ctts[8:])
+        offsets = [o for count, o in zip(entries[::2], entries[1::2]) for _ in range(count)]
+    n, step = len(deltas), max(deltas)
+    decode_times = [0, *itertools.accumulate(deltas[:-1])]
+    shown = sorted(range(n), key=lambda i: decode_times[i] + offsets[i])  # samples in presentation order
+    if mode == "constant":
+        deltas, offsets = [0] * n, [0] * n
+    else:
+        rank = {sample: position for position, sample in enumerate(shown)}
+        if mode == "backwards":  # shown first is stamped last; all offsets stay positive (ctts version 0)
+            new = {i: (2 * n - rank[i]) * step for i in range(n)}
+        else:
+            new = {i: (n + rank[i] % (n // 2)) * step for i in range(n)}
+        offsets = [new[i] - decode_times[i] for i in range(n)]
+    out = [(kind, _table(deltas)) if kind == b"stts" else (kind, payload) for kind, payload in boxes if kind != b"ctts"]
+    at = [kind for kind, _ in out].index(b"stts") + 1  # ctts right after stts, as muxers write it
+    out.insert(at, (b"ctts", _table(offsets)))
+    return out
+
+
+def _table(values: list[int]) -> bytes:
+    """A run-length (count, value) table of unsigned values, with its version/flags word and entry count."""
+    runs: list[list[int]] = []
+    for value in values:
+        if runs and runs[-1][1] == value:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, value])
+    return struct.pack(">4xI", len(runs)) + b"".join(struct.pack(">II", count, value) for count, value in runs)
 
 
 def _format_for(path: Path) -> str:

@@ -46,6 +46,9 @@ class Video(Base):
     container: Mapped[str | None] = mapped_column(String(64))
     rotation: Mapped[int] = mapped_column(Integer, default=0)
     decoder: Mapped[str | None] = mapped_column(String(32))
+    # None: frames timed by their timestamps; else how and why otherwise, e.g. "frame order at 25 fps (all
+    # timestamps equal)" (vsearch.media.decode.frame_timing)
+    timing: Mapped[str | None] = mapped_column(Text)
     num_clips: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

@@ -53,6 +53,12 @@ def all_videos(session: Session) -> list[Video]:
     return list(session.scalars(select(Video).order_by(Video.path)))
 
 
+def videos_with_clips_from(session: Session, first_id: int) -> list[Video]:
+    """Indexed videos that have a clip whose id is `first_id` or more."""
+    owners = select(Clip.video_id).where(Clip.id >= first_id).distinct()
+    return list(session.scalars(select(Video).where(Video.id.in_(owners), Video.status == "indexed")))
+
+
 def clip_ids_of(session: Session, video_id: int) -> list[int]:
     return list(session.scalars(select(Clip.id).where(Clip.video_id == video_id)))
 
