@@ -147,3 +147,14 @@ def test_an_ingest_keeps_every_clip_and_status_says_how_they_were_timed(library,
     output = CliRunner().invoke(cli, ["status"], env=env, catch_exceptions=False).output
     assert f"timing:    {files['constant']}: timed by frame order at 25 fps (all timestamps equal)" in output
     assert str(files["normal"]) not in output
+
+
+def test_a_preview_of_a_file_timed_by_order_spans_its_clip(files, tmp_path):
+    """The preview takes the clip's frames by the same timing the ingest used, not by the useless pts."""
+    from vsearch.media.preview import make_preview
+
+    for name, by_order in (("normal", False), ("constant", True)):
+        target = make_preview(str(files[name]), 4.0, 7.64, tmp_path / f"{name}.webm", by_order=by_order)
+        with av.open(str(target)) as container:
+            frames = list(container.decode(video=0))
+        assert len(frames) >= 0.8 * 3.64 * 15, name  # about 15 fps over 3.64 s, not one frame

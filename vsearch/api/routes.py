@@ -136,7 +136,8 @@ def clip_thumbnail(library: LibraryDep, clip_id: RowId):
 def clip_preview(library: LibraryDep, clip_id: RowId):
     """The clip's span as a browser-playable VP9 WebM (made once, cached in the data dir)."""
     return _cached_clip_media(library, clip_id, "preview", preview_path,
-                              lambda clip, video, path: make_preview(video.path, clip.start_time, clip.end_time, path),
+                              lambda clip, video, path: make_preview(video.path, clip.start_time, clip.end_time, path,
+                                                                    by_order=video.timing is not None),
                               "video/webm")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vsearch.media.container import open_container
-from vsearch.media.decode import upright
+from vsearch.media.decode import DEFAULT_FPS, upright
 from vsearch.media.probe import iter_decoded, probe
 
 # What browsers play natively: these codecs in an MP4/MOV or WebM container.
@@ -26,8 +26,10 @@ def preview_path(data_dir: Path, clip_id: int) -> Path:
     return data_dir / "previews" / f"{clip_id // 1000:04d}" / f"{clip_id}.webm"
 
 
-def make_preview(video_path: str, start: float, end: float, target: Path) -> Path:
-    """Transcode [start, end] of the video (upright, at most 640 px wide, 15 fps, no sound) to VP9 WebM."""
+def make_preview(video_path: str, start: float, end: float, target: Path, by_order: bool = False) -> Path:
+    """Transcode [start, end] of the video (upright, at most 640 px wide, 15 fps, no sound) to VP9 WebM.
+    `by_order`: the video's timestamps say nothing, and its frames were timed by their order at the
+    stream's frame rate at ingest (vsearch.media.decode.frame_timing): the preview times them the same way."""
     import av
 
     info = probe(Path(video_path))
@@ -47,12 +49,13 @@ def make_preview(video_path: str, start: float, end: float, target: Path) -> Pat
             encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
             encoder.time_base = encoder.codec_context.time_base = Fraction(1, 1000)  # real times: VFR-safe
             next_time, written = start, 0
-            for frame in iter_decoded(source, stream):
-                if frame.time is None:
+            for index, frame in enumerate(iter_decoded(source, stream)):
+                stamp = index / (info.order_fps or DEFAULT_FPS) if by_order else frame.time
+                if stamp is None:
                     continue
                 if first_time is None:
-                    first_time = frame.time
-                t = frame.time - first_time
+                    first_time = stamp
+                t = stamp - first_time
                 if t < start - 1e-6 or t < next_time - 1e-6:
                     continue  # before the clip, or too soon after the last frame kept (at most 15 fps)
                 if t >= end:
