@@ -2,6 +2,7 @@
 finishes the job: a full disk, a Postgres server that stops and comes back, damaged or deleted index and
 feature files, a read-only data dir. Real processes, real file systems, a real Postgres server."""
 
+import errno
 import json
 import os
 import shutil
@@ -64,12 +65,14 @@ def test_a_full_disk_stops_the_ingest_and_the_next_run_finishes(tmp_path, tree, 
         code, _, err = vsearch(environment, "ingest", str(tree), "-q")
         assert code == EXIT_ERROR
         assert err.strip().splitlines()[-1].startswith("error: no space left on the disk"), err
+        code, _, err = vsearch(environment, "status")  # SQLite needs room for its shared memory even to read
+        assert code == 0 or (code == EXIT_ERROR and err.startswith("error: no space left on the disk")), err
+
+        filler.unlink()
         code, out, err = vsearch(environment, "status", "--json")
         assert code == 0, err
         indexed = json.loads(out)["videos"]["indexed"]
         assert 1 < indexed < len(TREE_FILES) * COPIES  # what was indexed before the disk filled stays
-
-        filler.unlink()
         code, _, err = vsearch(environment, "ingest", str(tree), "-q")
         assert code == 0, err
         assert clip_rows(environment, tree) == rows
@@ -214,3 +217,36 @@ def test_a_killed_ingest_takes_its_workers_along_and_the_next_run_finishes(tmp_p
     code, _, err = vsearch(environment, "ingest", str(tree), "-q")
     assert code == 0, err
     assert clip_rows(environment, tree) == clean[0]
+
+
+def test_a_read_only_library_of_an_older_schema_says_how_to_upgrade(tmp_path, library_folder, checkpoint):
+    from vsearch.store.db import downgrade, make_engine
+
+    environment = _environment(tmp_path / "data", checkpoint)
+    assert vsearch(environment, "status")[0] == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'vsearch.db'}")
+    downgrade(engine, "0001")
+    engine.dispose()
+    with read_only_view(tmp_path / "data", tmp_path / "read-only") as view:
+        code, _, err = vsearch(_environment(view, checkpoint), "status")
+        assert code == EXIT_ERROR and "made by an earlier vsearch" in err and "vsearch status" in err
+
+
+def test_only_files_of_the_library_make_it_read_only(tmp_path):
+    """A permission error on a model folder or a video is not a read-only library."""
+    from vsearch.faults import ReadOnlyError, StorageFullError, explain
+
+    data = tmp_path / "data"
+    inside = PermissionError(errno.EACCES, "Permission denied", str(data / "writer.lock"))
+    outside = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "model" / "config.json"))
+    assert isinstance(explain(inside, data), ReadOnlyError)
+    assert explain(outside, data) is None
+    assert isinstance(explain(OSError(errno.EROFS, "Read-only file system", "/anywhere")), ReadOnlyError)
+    assert isinstance(explain(OSError(errno.ENOSPC, "No space left on device")), StorageFullError)
+    try:
+        try:
+            raise PermissionError(errno.EACCES, "Permission denied", str(data / "x"))
+        except PermissionError:
+            raise ValueError("unrelated") from None
+    except ValueError as exc:
+        assert explain(exc, data) is None  # the permission error was handled: not the cause

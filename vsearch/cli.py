@@ -57,7 +57,11 @@ class _Group(click.Group):
         except Exception as exc:  # a full disk, a read-only folder, a database gone: one line, no traceback
             from vsearch.faults import explain
 
-            fault = explain(exc)
+            try:
+                data_dir = _settings(ctx).data_dir
+            except Exception:  # noqa: BLE001 - the settings were the trouble: no folder to blame
+                data_dir = None
+            fault = explain(exc, data_dir)
             if fault is None:
                 raise
             click.echo(f"error: {fault}", err=True)
@@ -164,8 +168,12 @@ def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembe
     from vsearch.store.locks import say_waiting
 
     with _terminate_as_interrupt() as terminated:
-        summary = run_ingest(library, paths, reembed=reembed, progress=_Bar(not quiet), wait=not no_wait,
-                             on_wait=say_waiting("changing the library"))
+        try:
+            summary = run_ingest(library, paths, reembed=reembed, progress=_Bar(not quiet), wait=not no_wait,
+                                 on_wait=say_waiting("changing the library"))
+        except KeyboardInterrupt:  # before or after embedding (waiting, walking, sweeping): nothing half done
+            click.echo("stopped", err=True)
+            ctx.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     if as_json:
         click.echo(json.dumps(summary.as_json(), indent=2))
     else:

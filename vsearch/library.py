@@ -81,7 +81,7 @@ class Library:
             yield True
             return
         try:
-            free = self.writer.try_acquire("save the index")
+            free = self.writer.try_acquire("query")
         except OSError:  # a read-only data dir: nothing can be saved there
             free = False
         try:
@@ -225,9 +225,10 @@ class Library:
         if not self.settings.prompt_features:
             return []
         store = FeatureStore.open(self.settings.features_path)
-        first_missing = store.records_on_disk() if store is not None else 0
+        if store is None:  # never kept (ingested without them): --reembed is the way to add them
+            return []
         with self.store.session() as session:
-            return repo.videos_with_clips_from(session, first_missing)
+            return repo.videos_with_clips_from(session, store.records_on_disk())
 
     def drop_derived(self, clip_ids) -> None:
         """Deleted clips leave the FAISS index, the feature store and the media cache (the database is

@@ -64,7 +64,7 @@ async def _database_error(request: Request, exc: SQLAlchemyError) -> JSONRespons
     fault = explain(exc)
     if fault is None:
         raise exc
-    return JSONResponse({"detail": str(fault)}, status_code=503)
+    return await _vsearch_error(request, fault)
 
 
 def _key_checker(api_key: str | None):

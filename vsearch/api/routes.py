@@ -128,7 +128,7 @@ def _cached_clip_media(library: Library, clip_id: int, what: str, target, make, 
 def clip_thumbnail(library: LibraryDep, clip_id: RowId):
     """A JPEG of the clip's middle sampled frame (made at ingest; made again if deleted)."""
     return _cached_clip_media(library, clip_id, "thumbnail", thumbnail_path,
-                              lambda clip, video, path: make_thumbnail(video.path, clip.frame_indices, path),
+                              lambda clip, video, path: make_thumbnail(video.path, clip.frame_indices, path, video.decoder),
                               "image/jpeg")
 
 

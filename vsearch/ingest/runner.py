@@ -99,13 +99,15 @@ def _mend_features(library: Library, changes) -> None:
     lacking = {video.path: video for video in library.videos_lacking_features()}
     if not lacking:
         return
-    unchanged = []
+    unchanged, mend = [], []
     for path in changes.unchanged:
         video = lacking.get(str(path))
         if video is None:
             unchanged.append(path)
         else:
-            changes.to_embed.append(FileState(path, video.size, video.mtime_ns, video.content_hash))
+            mend.append(FileState(path, video.size, video.mtime_ns, video.content_hash))
+    # first: their new clips come before any others, so a run stopped midway leaves no gap behind a longer file
+    changes.to_embed[:0] = mend
     if len(unchanged) < len(changes.unchanged):
         log.warning("%d video(s) lost their prompt features (the feature file was cut short or deleted): "
                     "embedding them again", len(changes.unchanged) - len(unchanged))
@@ -207,6 +209,9 @@ def _embed_files(library: Library, files: list[FileState], summary: IngestSummar
                     progress.update(summary)
         while buffer:
             embed(settings.batch_size)
+        for task in list(pending):  # a video whose messages did not all arrive (a worker died mid-message)
+            _with_database(library, _write_failure, library, pending.pop(task).state,
+                           "decoding ended before every clip arrived", summary)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -219,6 +224,7 @@ def _with_database(library: Library, write, *args) -> None:
     deadline, delay = None, 0.5
     while True:
         try:
+            library.writer.check()  # after a database restart, this process must still hold the library
             write(*args)
         except Exception as exc:
             if not is_disconnect(exc):
@@ -235,7 +241,6 @@ def _with_database(library: Library, write, *args) -> None:
             delay = min(2 * delay, 5.0)
             continue
         if deadline is not None:
-            library.writer.check()  # the writer lock's session ended with the old server
             log.warning("the database is back; going on")
         return
 

@@ -25,11 +25,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from vsearch.media.clips import ClipJob, VideoDone, VideoFailed, VideoProbed, VideoReset, VideoStarted, produce_clips
+from vsearch.media.clips import (
+    ClipJob,
+    Decoding,
+    VideoDone,
+    VideoFailed,
+    VideoProbed,
+    VideoReset,
+    VideoStarted,
+    produce_clips,
+)
 
 DECODERS = ("decord", "pyav")  # the order produce_clips tries them in
 _PR_SET_PDEATHSIG = 1
@@ -80,7 +89,7 @@ class _Slot:
     process: mp.Process
     orders: object  # the parent's end of the pipe that carries files to the worker
     work: _Work | None = None
-    decoder: str | None = None  # the decoder its VideoStarted named
+    tried: set[str] = field(default_factory=set)  # decoders that took their turn at the file
     duration: float | None = None
     began_cpu: float = 0.0
     waited: float = 0.0  # time the ingest waited for decoded clips, while this file was being decoded
@@ -230,7 +239,8 @@ class DecodePool:
         """Give the worker in `slot` its next file, or tell it to stop."""
         state = self._slots[slot]
         work = pending.popleft() if pending else None
-        state.work, state.decoder, state.duration, state.waited, state.killed_for = work, None, None, 0.0, None
+        state.work, state.duration, state.waited, state.killed_for = work, None, 0.0, None
+        state.tried = set()
         state.began_cpu = _cpu_seconds(state.process.pid)
         try:
             state.orders.send(work)
@@ -270,15 +280,19 @@ class DecodePool:
                 elif isinstance(message, _Finished):
                     settled.add(message.task)
                     slot = self._slot_of(message.task)
-                    if slot is not None:
+                    if slot is not None and not self._slots[slot].killed_for:  # a killed one gets no more work
                         self._hand_out(slot, pending)
+                    elif slot is not None:
+                        self._slots[slot].work = None
                 elif message.task in settled or message.task in reported:
                     continue
                 else:
                     self._progress(message)
                     if isinstance(message, (VideoDone, VideoFailed)):
                         reported.add(message.task)  # a worker that dies after this has nothing left to redo
-                    if not isinstance(message, VideoProbed):
+                    if isinstance(message, VideoFailed) and message.task in self._reasons:
+                        message = VideoFailed(message.task, f"{self._reasons.pop(message.task)}; {message.reason}")
+                    if not isinstance(message, (VideoProbed, Decoding)):
                         yield message
         finally:
             self.close()
@@ -298,8 +312,10 @@ class DecodePool:
         state.began_cpu, state.waited = _cpu_seconds(state.process.pid), 0.0
         if isinstance(message, VideoProbed):
             state.duration = message.duration
+        elif isinstance(message, Decoding):
+            state.tried.add(message.decoder)
         elif isinstance(message, VideoStarted):
-            state.decoder, state.duration = message.decoder, message.duration
+            state.duration = message.duration
 
     def _check_budgets(self, waited: float) -> None:
         """Kill a worker whose file went over its budget (its pipe then closes: see _worker_gone)."""
@@ -319,13 +335,18 @@ class DecodePool:
         not yet tried, or fails; a replacement worker starts while files remain."""
         state = self._slots[slot]
         state.process.join(timeout=5)
+        if state.process.is_alive():
+            state.process.kill()
+            state.process.join(timeout=5)
         state.orders.close()
         work = state.work
         state.work = None
         if work is not None and work.task not in done:
             reason = state.killed_for or f"decoder crashed (exit code {state.process.exitcode})"
-            tried = state.decoder or next((d for d in DECODERS if d not in work.skip), DECODERS[-1])
-            skip = tuple(dict.fromkeys((*work.skip, tried)))
+            # the decoder it was on is the last that took its turn (those before it gave up by themselves)
+            turns = [d for d in DECODERS if d in state.tried] or [next(d for d in DECODERS if d not in work.skip)]
+            tried = turns[-1]
+            skip = tuple(dict.fromkeys((*work.skip, *state.tried, tried)))
             if any(decoder not in skip for decoder in DECODERS):
                 yield VideoReset(work.task)  # what it sent so far is dropped: the next decoder starts over
                 pending.appendleft(_Work(work.task, paths[work.task], skip))

@@ -45,6 +45,14 @@ class VideoProbed:
 
 
 @dataclass
+class Decoding:
+    """`decoder` takes its turn at the file (the decode pool knows then which one hung or crashed)."""
+
+    task: int
+    decoder: str
+
+
+@dataclass
 class VideoStarted:
     task: int
     info: VideoProbe
@@ -133,6 +141,7 @@ def produce_clips(task: int, path: Path, job: ClipJob) -> Iterator[object]:
     for source in sources_for(info, job.decode_edge, skip=job.skip_decoders):
         sent = False
         try:
+            yield Decoding(task, source.name)
             times = source.frame_times()
             plans = plan_clips(times, job.clip_seconds, job.stride_seconds, job.num_frames, info.duration)
             duration = video_duration(times, info.duration)

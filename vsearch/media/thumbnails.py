@@ -22,12 +22,14 @@ def thumbnail_path(data_dir: Path, clip_id: int) -> Path:
     return data_dir / "thumbnails" / f"{clip_id // 1000:04d}" / f"{clip_id}.jpg"
 
 
-def make_thumbnail(video_path: str, frame_indices: list[int], target: Path) -> Path:
-    """Decode the clip's middle sampled frame and write it as a JPEG (atomically)."""
+def make_thumbnail(video_path: str, frame_indices: list[int], target: Path, decoder: str | None = None) -> Path:
+    """Decode the clip's middle sampled frame and write it as a JPEG (atomically). `decoder`: the one that
+    ingested the video (frame indices count frames in its order: decord, which orders frames by timestamp,
+    numbers them otherwise than PyAV where timestamps say nothing)."""
     index = middle_frame(frame_indices)
     info = probe(Path(video_path))
     error = None
-    for source in sources_for(info):
+    for source in sources_for(info, skip=("decord",) if decoder == "pyav" else ()):
         try:
             _, frame = next(source.read_frames([index]))
             break

@@ -12,12 +12,13 @@ import sqlite3
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from vsearch.store.locks import MIGRATION_NAMESPACE, FileLock, Holder, acquire
+from vsearch.store.locks import MIGRATION_NAMESPACE, FileLock, Holder, acquire, say_waiting
 
 
 def make_engine(url: str) -> Engine:
@@ -31,7 +32,7 @@ def make_engine(url: str) -> Engine:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError:
                 pass
-            if sqlite_read_only(path):
+            if sqlite_read_only(path) == "read-only":
                 url = _read_only_sqlite_url(path)
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -73,11 +74,10 @@ def sqlite_read_only(path: Path) -> str | None:
 
 
 def _read_only_sqlite_url(path: Path) -> str:
-    """Without a pending log (-wal) nobody can be writing, so the database is opened as immutable (no
-    shared memory needed); with one, read-only (SQLite reads the log through its shared memory)."""
-    wal = path.with_name(path.name + "-wal")
-    pending = wal.exists() and wal.stat().st_size > 0
-    return f"sqlite:///file:{path}?mode=ro{'' if pending else '&immutable=1'}&uri=true"
+    """A database in a folder nobody here can write to, with no shared-memory file: nobody is writing it
+    (a writer would have made that file), so it is opened as immutable, which needs no shared memory.
+    A process that opened it so does not see later changes made through another, writable, path."""
+    return f"sqlite:///file:{quote(str(path))}?mode=ro&immutable=1&uri=true"
 
 
 def _alembic_config():
@@ -103,7 +103,7 @@ def _sqlite_migration_lock(engine: Engine):
         return
     lock = FileLock(Path(database).expanduser().with_name(Path(database).name + ".lock"))
     try:
-        acquire(lock, Holder.me("migrate"))
+        acquire(lock, Holder.me("migrate"), on_wait=say_waiting("upgrading the database schema"))
     except OSError:
         yield
         return
@@ -126,8 +126,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         return
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":  # held until this transaction ends, on every machine
-            connection.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(current_schema()))"),
-                               {"namespace": MIGRATION_NAMESPACE})
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:namespace, coalesce(hashtext(current_schema()), 0))"),
+                {"namespace": MIGRATION_NAMESPACE},
+            )
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -171,11 +173,22 @@ class Store:
 
 def open_store(url: str) -> Store:
     """Open the database at `url`, migrating it first when its schema is older than this vsearch."""
+    from vsearch import faults
+
     parsed = make_url(url)
     read_only = None
     if parsed.get_backend_name() == "sqlite" and parsed.database and not parsed.query.get("uri"):
-        read_only = sqlite_read_only(Path(parsed.database).expanduser())
+        path = Path(parsed.database).expanduser()
+        read_only = sqlite_read_only(path)
+        if read_only == "full":  # SQLite cannot even read without room for its shared memory
+            raise faults.cannot_write("full", path.parent)
     engine = make_engine(url)
     if current_revision(engine) != head_revision():
+        if read_only:
+            engine.dispose()
+            raise faults.ReadOnlyError(
+                f"the library's database ({parsed.database}) was made by an earlier vsearch and must be upgraded, "
+                "which its read-only folder does not allow: run `vsearch status` once where it is writable."
+            )
         upgrade(engine)
     return Store(engine, read_only)

@@ -135,7 +135,7 @@ class AdvisoryLock:
                 connection.execute(text("SELECT set_config(:setting, :value, false)"),
                                    {"setting": setting, "value": value})
             got = connection.execute(
-                text("SELECT pg_try_advisory_lock(:namespace, hashtext(current_schema()))"),
+                text("SELECT pg_try_advisory_lock(:namespace, coalesce(hashtext(current_schema()), 0))"),
                 {"namespace": self.namespace},
             ).scalar()
             connection.commit()
@@ -166,8 +166,9 @@ class AdvisoryLock:
                 text(
                     "SELECT a.application_name, to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS') "
                     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = :namespace "
-                    "AND l.objid::bigint = (hashtext(current_schema())::bigint & 4294967295) "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+                    "AND l.classid::bigint = :namespace "
+                    "AND l.objid::bigint = (coalesce(hashtext(current_schema()), 0)::bigint & 4294967295) "
                     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 ),
                 {"namespace": self.namespace},
