@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     # decode workers at the lowest scheduling priority, so decoding fills the time the model leaves
     decode_nice: bool = True
     # a decode worker that makes no progress on a file for this many seconds, plus so many per second of
-    # video, is killed and the file tried with the other decoder (vsearch.ingest.workers.DecodeBudget)
-    decode_budget_seconds: float = Field(default=120.0, gt=0)
+    # video it decodes before its next message, is killed and the file tried with the other decoder
+    # (vsearch.ingest.workers.DecodeBudget)
+    decode_budget_seconds: float = Field(default=60.0, gt=0)
     decode_budget_per_video_second: float = Field(default=10.0, ge=0)
     # an ingest whose database server stops answering waits this long for it to come back, then stops
     db_retry_seconds: float = Field(default=120.0, ge=0)

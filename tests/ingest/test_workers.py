@@ -13,7 +13,7 @@ import pytest
 
 from tests.faults import alive, child_pids
 from vsearch.ingest.workers import DecodeBudget, DecodePool
-from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, VideoProbed, produce_clips
+from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, VideoProbed, VideoStarted, produce_clips
 from vsearch.media.resize import PreprocessSpec
 
 JOB = ClipJob(PreprocessSpec(32, None, None, 32, 32, 2, 1 / 255, (0.5,) * 3, (0.5,) * 3), 4, 4.0, 4.0)
@@ -56,8 +56,14 @@ def test_a_crashing_worker_fails_only_its_file(video_files, tmp_path):
 
 def hanging_produce(task, path, job):
     """On files named hang*: stuck in native code holding the GIL (as decord can be) while decord is tried,
-    on spin*: spinning on a core; on both*: stuck whatever the decoder. The rest is decoded for real."""
+    on spin*: spinning on a core; on both*: stuck whatever the decoder; on late*: stuck with decord after the
+    clips are planned, while decoding their frames. The rest is decoded for real."""
     name = path.name
+    if name.startswith("late") and "decord" not in job.skip_decoders:  # like decord's get_batch spinning
+        for message in produce_clips(task, path, job):
+            yield message
+            if isinstance(message, VideoStarted):
+                ctypes.PyDLL(None).pause()
     if name.startswith("both") or (name.startswith(("hang", "spin")) and "decord" not in job.skip_decoders):
         yield VideoProbed(task, 0.5)
         if name.startswith("spin"):
@@ -81,6 +87,15 @@ def test_a_hung_decoder_is_killed_and_the_file_decoded_by_the_other(video_files,
     done, failed, _ = _outcomes(pool.run(items))
     assert done == {0, 1, 2, 3} and not failed
     assert time.monotonic() - started < 60
+
+
+def test_a_decoder_stuck_between_chunks_is_caught_within_one_chunk_s_budget(video_files, tmp_path):
+    late = _copy(video_files["h264"], tmp_path / "late.mp4")
+    budget = DecodeBudget(seconds=2, per_video_second=0.1, unknown_duration=10_000)
+    started = time.monotonic()
+    done, failed, clips = _outcomes(DecodePool(JOB, 1, produce=hanging_produce, budget=budget).run([(0, late)]))
+    assert done == {0} and not failed
+    assert time.monotonic() - started < 30  # the chunk's budget (4 s), not the whole file's
 
 
 def test_a_file_that_hangs_every_decoder_fails_with_the_reason(video_files, tmp_path):

@@ -47,15 +47,17 @@ _PR_SET_PDEATHSIG = 1
 @dataclass(frozen=True)
 class DecodeBudget:
     """How long a worker may go without progress on a file: `seconds` plus `per_video_second` for each
-    second of video (a decoder's first pass over a file, for its timestamps, sends nothing until it ends).
+    second of video it has to decode before its next message. Until the file's clips are planned that is
+    the whole video (a decoder's first pass, for the timestamps, sends nothing until it ends); then it is
+    the span of one chunk of clips.
 
-    Counted from the file's start or its last message (a chunk of clips), in CPU time of the worker (a
-    decoder that spins burns it; a worker that waits for the model to take its clips, or for a core,
-    does not), and in time the ingest spends waiting for decoded clips with nothing else to do (a
-    decoder that hangs without spinning). Files of unknown duration count as `unknown_duration` seconds.
+    Counted from the file's start or its last message, in CPU time of the worker (a decoder that spins
+    burns it; a worker that waits for the model to take its clips, or for a core, does not), and in time
+    the ingest spends waiting for decoded clips with nothing else to do (a decoder that hangs without
+    spinning). Files of unknown duration count as `unknown_duration` seconds.
     """
 
-    seconds: float = 120.0
+    seconds: float = 60.0
     per_video_second: float = 10.0
     unknown_duration: float = 600.0
 
@@ -90,6 +92,7 @@ class _Slot:
     orders: object  # the parent's end of the pipe that carries files to the worker
     work: _Work | None = None
     tried: set[str] = field(default_factory=set)  # decoders that took their turn at the file
+    started: bool = False  # its clips are planned: chunks of them follow
     duration: float | None = None
     began_cpu: float = 0.0
     waited: float = 0.0  # time the ingest waited for decoded clips, while this file was being decoded
@@ -211,6 +214,8 @@ class DecodePool:
         self._slots: dict[int, _Slot] = {}
         self._reader: _Reader | None = None
         self._reasons: dict[int, str] = {}  # why earlier decoders of a file were given up
+        # seconds of video a worker decodes between two chunks of clips
+        self._chunk_span = job.chunk_clips * job.stride_seconds + job.clip_seconds
 
     def run(self, items: list[tuple[int, Path]]) -> Iterator[object]:
         if self.workers == 0:
@@ -240,7 +245,7 @@ class DecodePool:
         state = self._slots[slot]
         work = pending.popleft() if pending else None
         state.work, state.duration, state.waited, state.killed_for = work, None, 0.0, None
-        state.tried = set()
+        state.tried, state.started = set(), False
         state.began_cpu = _cpu_seconds(state.process.pid)
         try:
             state.orders.send(work)
@@ -314,8 +319,9 @@ class DecodePool:
             state.duration = message.duration
         elif isinstance(message, Decoding):
             state.tried.add(message.decoder)
+            state.started = False  # this decoder's first pass comes first
         elif isinstance(message, VideoStarted):
-            state.duration = message.duration
+            state.duration, state.started = message.duration, True
 
     def _check_budgets(self, waited: float) -> None:
         """Kill a worker whose file went over its budget (its pipe then closes: see _worker_gone)."""
@@ -323,7 +329,7 @@ class DecodePool:
             if state.work is None or state.killed_for or not state.process.is_alive():
                 continue
             state.waited += waited
-            allowed = self.budget.for_duration(state.duration)
+            allowed = self.budget.for_duration(self._chunk_span if state.started else state.duration)
             cpu = _cpu_seconds(state.process.pid) - state.began_cpu
             if cpu > allowed or state.waited > allowed:
                 spent = f"{cpu:.0f} s of CPU" if cpu > allowed else f"{state.waited:.0f} s without progress"
