@@ -224,6 +224,53 @@ def query(ctx, text, k, no_rerank, overfetch, as_json):
     click.echo(f"{len(response.results)} result(s) in {response.took_ms:.0f} ms ({response.ranking})", err=True)
 
 
+@cli.command("eval")
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Results per query (ranks past k count as no hit).")
+@click.option("--no-rerank", is_flag=True, help="Stage 1 only, as `query --no-rerank`.")
+@click.option("--overfetch", type=click.IntRange(1, 1000), help="As `query --overfetch` [env VSEARCH_OVERFETCH; default 50].")
+@click.option("--compare", "compare", multiple=True, metavar="KEY=VALUE[,...]", help="Another run beside the first, with these changed: rerank=on|off, overfetch=N (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Everything as JSON: each run's measures and per-query rows, the lines left out.")
+@click.pass_context
+def evaluate(ctx, labels, k, no_rerank, overfetch, compare, as_json):
+    """Measure search quality on labelled moments (LABELS: JSON Lines or CSV).
+
+    Each line names a relevant moment: {"query": "...", "path": "...", "start": s, "end": e}
+    (paths absolute or relative to LABELS). Every query is run as `vsearch query` runs it; a result
+    is a hit when it overlaps one of the query's moments. Reports recall@1/5/10, the rank of the first
+    hit, and moment recall@1 (the top result's span against the labelled one, temporal IoU >= 0.5 and
+    >= 0.7). Bad lines and labelled files missing from the library are listed, not dropped silently.
+
+    \b
+      vsearch eval labels.jsonl
+      vsearch eval labels.jsonl --compare rerank=off --compare overfetch=10
+    """
+    from vsearch.evaluation.labels import LabelsError, read_labels
+    from vsearch.evaluation.report import as_table, problems
+    from vsearch.evaluation.run import SearchSettings
+    from vsearch.evaluation.run import evaluate as run_evaluation
+
+    try:
+        moments = read_labels(labels)
+    except LabelsError as exc:
+        raise click.BadParameter(str(exc), param_hint="LABELS") from exc
+    base = SearchSettings("default", not no_rerank, overfetch)
+    try:
+        runs = [base] + [SearchSettings.parse(text, base) for text in compare]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--compare") from exc
+    if not moments.moments:
+        raise click.BadParameter(f"no usable line in {labels}" + "".join(
+            f"\n  line {line}: {problem}" for line, problem in moments.problems[:10]), param_hint="LABELS")
+    result = run_evaluation(_library(ctx), moments, k, runs)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        click.echo(as_table(result))
+    for line in problems(result):
+        click.echo(f"note: {line}", err=True)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context

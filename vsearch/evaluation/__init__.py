@@ -1,0 +1,1 @@
+"""Search quality: labelled moments (labels.py), the measures (metrics.py) and `vsearch eval` (run.py)."""
