@@ -262,7 +262,12 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, as_json):
     if not moments.moments:
         raise click.BadParameter(f"no usable line in {labels}" + "".join(
             f"\n  line {line}: {problem}" for line, problem in moments.problems[:10]), param_hint="LABELS")
-    result = run_evaluation(_library(ctx), moments, k, runs)
+    library = _library(ctx)
+    from tqdm import tqdm
+
+    total = len(moments.queries()) * len(runs)
+    with tqdm(total=total, unit="query", file=sys.stderr, disable=None, leave=False) as bar:  # off unless a TTY
+        result = run_evaluation(library, moments, k, runs, progress=lambda: bar.update(1))
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
