@@ -277,6 +277,72 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, as_json):
 
 
 @cli.command()
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Checkpoint folder to write (then: --model DIR).")
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--batch-size", "train_batch", type=click.IntRange(2), default=8, show_default=True, help="Pairs per step (distinct queries: the others are each pair's negatives).")
+@click.option("--lr", "learning_rate", type=float, default=1e-5, show_default=True, help="AdamW learning rate.")
+@click.option("--train", "parts", type=click.Choice(["light", "all"]), default="light", show_default=True, help="light: what X-CLIP adds to CLIP (prompt generator, cross-frame/MIT modules) and the projections; all: every weight.")
+@click.option("--validation", type=click.FloatRange(0, 0.9), default=0.2, show_default=True, help="Share of the queries held out to measure recall@1 after each epoch.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Go on with the run saved in --out (after its last finished epoch).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report (plan, loss and validation recall per epoch) as JSON.")
+@click.pass_context
+def finetune(ctx, labels, out, epochs, train_batch, learning_rate, parts, validation, seed, resume, as_json):
+    """Fine-tune the library's X-CLIP checkpoint on labelled moments (LABELS as for `vsearch eval`).
+
+    Each moment is decoded and sampled as ingest samples a clip; training uses a contrastive loss on
+    X-CLIP's own video-text logits. After every epoch the held-out recall@1 is printed and --out
+    holds a checkpoint that `--model DIR` loads. Then re-embed and measure:
+
+    \b
+      vsearch finetune labels.jsonl --out ./xclip-mine
+      vsearch --model ./xclip-mine ingest --reembed ~/Videos
+      vsearch --model ./xclip-mine eval labels.jsonl
+    """
+    from tqdm import tqdm
+
+    from vsearch.evaluation.labels import LabelsError, read_labels
+    from vsearch.runtime import configure_process
+    from vsearch.training.finetune import TrainingPlan
+    from vsearch.training.job import finetune as run_finetune
+
+    try:
+        moments = read_labels(labels)
+    except LabelsError as exc:
+        raise click.BadParameter(str(exc), param_hint="LABELS") from exc
+    for line, problem in moments.problems:
+        click.echo(f"note: labels line {line}: {problem}", err=True)
+    settings = configure_process(_settings(ctx))
+    plan = TrainingPlan(epochs, train_batch, learning_rate, parts, validation, seed)
+    bar = tqdm(unit="step", file=sys.stderr, disable=None, leave=False)
+
+    def decoded(count, failed):
+        for moment, reason in failed:
+            click.echo(f"note: labels line {moment.line}: cannot decode {moment.path}: {reason}", err=True)
+        click.echo(f"{count} labelled clip(s) decoded", err=True)
+
+    def epoch_done(report):
+        recall = "-" if report.validation_recall_at_1 is None else f"{report.validation_recall_at_1:.3f}"
+        loss = "-" if report.loss is None else f"{report.loss:.4f}"
+        bar.clear()
+        click.echo(f"epoch {report.epoch}: loss {loss}, validation recall@1 {recall} ({report.seconds:.1f} s)", err=True)
+
+    with _terminate_as_interrupt() as terminated:
+        try:
+            report = run_finetune(settings, moments, out, plan, resume=resume, on_decoded=decoded,
+                                  on_epoch=epoch_done, on_step=lambda loss: bar.update(1))
+        except KeyboardInterrupt:
+            bar.close()
+            click.echo(f"stopped: {out} holds the last finished epoch; --resume goes on from there", err=True)
+            ctx.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+    bar.close()
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    click.echo(f"checkpoint in {out}: use it with --model {out}", err=True)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
 def status(ctx, as_json):

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from vsearch.cli import cli
 from vsearch.evaluation.labels import read_labels
 from vsearch.evaluation.metrics import Span, overlaps
-from vsearch.evaluation.run import SearchSettings, evaluate
+from vsearch.evaluation.run import evaluate
 from vsearch.search import search
 
 K = 5

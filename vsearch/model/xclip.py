@@ -96,6 +96,20 @@ def _load_error(model: str, exc: Exception, hub_reached: bool = False) -> ModelL
     )
 
 
+def load_pretrained(model: str):
+    """(XCLIPProcessor, XCLIPModel in float32) by hub id or local directory: the local cache first, the hub
+    when it can be reached; a failure is one clear ModelLoadError."""
+    try:
+        return _from_pretrained(model, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - hub, file and config errors all mean "cannot load"
+        if model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir() or not _hub_reachable():
+            raise _load_error(model, exc) from exc
+        try:
+            return _from_pretrained(model, local_files_only=False)
+        except Exception as online_exc:  # noqa: BLE001
+            raise _load_error(model, online_exc, hub_reached=True) from online_exc
+
+
 @dataclass(frozen=True)
 class ClipEmbeddings:
     vectors: np.ndarray  # (B, D) float32, L2-normalised
@@ -147,15 +161,7 @@ class XClip:
     def load(cls, model: str, model_id: str | None = None, device: str = "auto", precision: str = "auto",
              cpu_linear: str = "auto") -> "XClip":
         """Load by hub id or local directory; a failure is one clear ModelLoadError."""
-        try:
-            processor, network = _from_pretrained(model, local_files_only=True)
-        except Exception as exc:  # noqa: BLE001 - hub, file and config errors all mean "cannot load"
-            if model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir() or not _hub_reachable():
-                raise _load_error(model, exc) from exc
-            try:
-                processor, network = _from_pretrained(model, local_files_only=False)
-            except Exception as online_exc:  # noqa: BLE001
-                raise _load_error(model, online_exc, hub_reached=True) from online_exc
+        processor, network = load_pretrained(model)
         resolved = resolve_device(device)
         return cls(network, processor, model_id or model, resolved, resolve_precision(precision, resolved), cpu_linear)
 

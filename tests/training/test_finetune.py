@@ -1,0 +1,103 @@
+"""`vsearch finetune` on a tiny checkpoint: the loss falls, the folder it writes loads with --model and
+ingests and searches, an interrupted run resumes from its last epoch."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from vsearch.cli import cli
+from vsearch.evaluation.labels import Moment
+from vsearch.training.data import TrainingClip, clip_window
+from vsearch.training.finetune import batches, split
+
+NAMES = ("h264", "vp9", "mjpeg", "short", "vfr", "rotated", "raw_mpeg1")
+
+
+@pytest.fixture
+def labels(video_files, tmp_path):
+    lines = []
+    for number, name in enumerate(NAMES):
+        lines.append({"query": f"moment of kind {number}", "path": str(video_files[name]), "start": 0.0, "end": 1.5})
+        lines.append({"query": f"moment of kind {number}", "path": str(video_files[name]), "start": 0.5, "end": 1.5})
+    lines.append({"query": "broken", "path": str(video_files["truncated"]), "start": 30.0, "end": 31.0})
+    source = tmp_path / "labels.jsonl"
+    source.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return source
+
+
+@pytest.fixture
+def run(tmp_path, checkpoint):
+    env = {"VSEARCH_DATA_DIR": str(tmp_path / "data"), "VSEARCH_MODEL": str(checkpoint), "VSEARCH_DEVICE": "cpu",
+           "VSEARCH_PRECISION": "fp32", "VSEARCH_WORKERS": "1", "VSEARCH_CPU_LINEAR": "blas"}
+
+    def invoke(*args, **extra):
+        return CliRunner().invoke(cli, list(args), env={**env, **extra}, catch_exceptions=False)
+
+    return invoke
+
+
+def _train(run, labels, out, epochs, *extra):
+    return run("finetune", str(labels), "--out", str(out), "--epochs", str(epochs), "--lr", "1e-3", "--train",
+               "all", "--batch-size", "4", "--validation", "0.3", "--json", *extra)
+
+
+def test_loss_falls_and_the_checkpoint_ingests_and_searches(run, labels, tmp_path, library_folder):
+    out = tmp_path / "tuned"
+    result = _train(run, labels, out, 4)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    losses = [e["loss"] for e in report["epochs"][1:]]
+    assert report["epochs"][0]["epoch"] == 0 and report["epochs"][0]["validation_recall_at_1"] is not None
+    assert losses[-1] < losses[0]
+    assert report["validation_clips"] > 0 and report["train_clips"] + report["validation_clips"] == 2 * len(NAMES)
+    assert "cannot decode" in result.stderr and "labels line 15" in result.stderr
+
+    assert run("--model", str(out), "ingest", str(library_folder), "-q").exit_code == 1  # bad files on purpose
+    found = run("--model", str(out), "query", "moment of kind 1", "--json")
+    assert found.exit_code == 0 and json.loads(found.stdout)["results"]
+
+    again = _train(run, labels, out, 4)
+    assert again.exit_code == 3 and "--resume" in again.stderr
+
+
+def test_an_interrupted_run_resumes_after_its_last_epoch(run, labels, tmp_path):
+    out = tmp_path / "tuned"
+    assert _train(run, labels, out, 1).exit_code == 0  # as if stopped after its first epoch
+    result = _train(run, labels, out, 3, "--resume")
+    assert result.exit_code == 0, result.output
+    assert [e["epoch"] for e in json.loads(result.stdout)["epochs"]] == [0, 1, 2, 3]
+
+
+def _clip(query: str) -> TrainingClip:
+    return TrainingClip(Moment(query, "/v.mp4", 0.0, 1.0), None)
+
+
+def test_batches_never_pair_a_query_with_itself_and_splits_hold_out_whole_queries():
+    import random
+
+    clips = [_clip(q) for q in "aabbccddeeff"]
+    for batch in batches(clips, 4, random.Random(0)):
+        queries = [c.moment.query for c in batch]
+        assert len(set(queries)) == len(queries) >= 2
+    train, held = split(clips, 0.34, seed=1)
+    assert {c.moment.query for c in train}.isdisjoint({c.moment.query for c in held})
+    assert len({c.moment.query for c in held}) == 2
+    assert clip_window(Moment("q", "/v", 10.0, 30.0), 4.0) == (18.0, 22.0)
+    assert clip_window(Moment("q", "/v", 10.0, 12.0), 4.0) == (10.0, 12.0)
+
+
+def test_the_finetune_benchmark_runs(tmp_path):
+    """bench/finetune.py's figures come from the same training step (here on the tiny checkpoint)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "bench" / "finetune.py"), "--tiny", "--steps", "1",
+                          "--batch-size", "2", "--precision", "fp32"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)["results"]
+    assert [r["parts"] for r in results] == ["light", "all"]
+    assert results[0]["trainable_parameters"] < results[1]["trainable_parameters"]
+    assert all(r["clips_per_second"] > 0 and r["peak_rss_mb"] > 0 for r in results)

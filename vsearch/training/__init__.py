@@ -1,0 +1,1 @@
+"""Fine-tuning X-CLIP on labelled moments: the clips (data.py) and the training loop (finetune.py)."""

@@ -1,0 +1,217 @@
+"""`vsearch finetune`: teach the library's X-CLIP checkpoint the user's labelled moments.
+
+Each step takes a batch of (clip, query) pairs with distinct queries and applies a symmetric contrastive
+loss to X-CLIP's own logits (`XCLIPModel.forward`'s logits_per_video, video-conditioned prompts included):
+each clip should score its own query above the batch's other queries, and each query its own clip above
+the other clips. A share of the moments is held out; its recall@1 (each held-out query against every
+held-out clip) is printed before training and after every epoch. Every epoch ends with a checkpoint
+folder that `--model DIR` loads, plus the optimiser's state, so an interrupted run resumes where the last
+epoch ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vsearch.model.preprocess import normalize
+from vsearch.training.data import TrainingClip
+
+STATE_FILE = "finetune_state.pt"
+# what X-CLIP adds on top of CLIP, and the projections: about 10 % of base-patch32's weights
+LIGHT_PARTS = ("visual_projection", "text_projection", "prompts_visual_layernorm", "prompts_visual_projection",
+               "mit", "prompts_generator", "logit_scale")
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    epochs: int = 10
+    batch_size: int = 8
+    learning_rate: float = 1e-5
+    parts: str = "light"  # "light" (LIGHT_PARTS) or "all"
+    validation: float = 0.2  # share of the queries held out
+    seed: int = 0
+    precision: str = "fp32"  # "bf16" / "fp16": autocast; the weights and the optimiser stay float32
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    loss: float | None
+    validation_recall_at_1: float | None
+    seconds: float
+
+
+@dataclass
+class TrainingReport:
+    plan: TrainingPlan
+    trainable_parameters: int
+    train_clips: int
+    validation_clips: int
+    epochs: list[EpochReport] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"plan": asdict(self.plan), "trainable_parameters": self.trainable_parameters,
+                "train_clips": self.train_clips, "validation_clips": self.validation_clips,
+                "epochs": [asdict(e) for e in self.epochs]}
+
+
+def split(clips: list[TrainingClip], share: float, seed: int) -> tuple[list[TrainingClip], list[TrainingClip]]:
+    """(train, validation) by query: a held-out query has all its moments held out."""
+    queries = sorted({clip.moment.query for clip in clips})
+    random.Random(seed).shuffle(queries)
+    held = set(queries[: int(round(share * len(queries)))]) if len(queries) > 1 else set()
+    return [c for c in clips if c.moment.query not in held], [c for c in clips if c.moment.query in held]
+
+
+def batches(clips: list[TrainingClip], size: int, rng: random.Random) -> list[list[TrainingClip]]:
+    """Shuffled batches in which no query appears twice (it would be its own negative)."""
+    order = clips[:]
+    rng.shuffle(order)
+    out: list[list[TrainingClip]] = []
+    while order:
+        batch, rest, seen = [], [], set()
+        for clip in order:
+            if len(batch) < size and clip.moment.query not in seen:
+                batch.append(clip)
+                seen.add(clip.moment.query)
+            else:
+                rest.append(clip)
+        if len(batch) < 2:  # a lone pair has no negative to learn from
+            break
+        out.append(batch)
+        order = rest
+    return out
+
+
+def trainable(model, parts: str) -> list:
+    """Freeze what is not trained; returns the trained parameters."""
+    chosen = []
+    for name, parameter in model.named_parameters():
+        train = parts == "all" or name.split(".")[0] in LIGHT_PARTS
+        parameter.requires_grad_(train)
+        if train:
+            chosen.append(parameter)
+    return chosen
+
+
+class Trainer:
+    def __init__(self, model, processor, spec, plan: TrainingPlan, device: str = "cpu"):
+        import torch
+
+        self.torch = torch
+        self.model = model.to(device)
+        self.processor = processor
+        self.spec = spec
+        self.plan = plan
+        self.device = device
+        self.parameters = trainable(model, plan.parts)
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=plan.learning_rate)
+        self.max_tokens = int(model.config.text_config.max_position_embeddings)
+
+    def _autocast(self):
+        if self.plan.precision in ("bf16", "fp16"):
+            dtype = self.torch.bfloat16 if self.plan.precision == "bf16" else self.torch.float16
+            return self.torch.autocast(self.device, dtype=dtype)
+        return contextlib.nullcontext()
+
+    def _inputs(self, clips: list[TrainingClip], texts: list[str]):
+        torch = self.torch
+        pixels = torch.from_numpy(normalize(np.stack([c.frames for c in clips]), self.spec)).to(self.device)
+        tokens = self.processor.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
+                                          return_tensors="pt").to(self.device)
+        return pixels, tokens
+
+    def step(self, batch: list[TrainingClip]) -> float:
+        torch = self.torch
+        self.model.train()
+        pixels, tokens = self._inputs(batch, [c.moment.query for c in batch])
+        with self._autocast():
+            output = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+                                pixel_values=pixels)
+        logits = output.logits_per_video.float()  # (clips, texts): clip i belongs with text i
+        target = torch.arange(len(batch), device=self.device)
+        loss = (torch.nn.functional.cross_entropy(logits, target)
+                + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def recall_at_1(self, clips: list[TrainingClip]) -> float | None:
+        """Each held-out query against every held-out clip: the share whose best clip is one of its own."""
+        if not clips:
+            return None
+        torch = self.torch
+        queries = sorted({c.moment.query for c in clips})
+        self.model.eval()
+        scores = []
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(clips), self.plan.batch_size):
+                chunk = clips[start : start + self.plan.batch_size]
+                pixels, tokens = self._inputs(chunk, queries)
+                output = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+                                    pixel_values=pixels)
+                scores.append(output.logits_per_video.float().cpu().numpy())  # (chunk, queries)
+        by_query = np.concatenate(scores).T  # (queries, clips)
+        best = by_query.argmax(axis=1)
+        return round(float(np.mean([clips[b].moment.query == q for q, b in zip(queries, best)])), 4)
+
+    def save(self, out: Path, epoch: int, rng_state) -> None:
+        """A checkpoint folder `--model` loads, then the state a resumed run needs (written last: a folder
+        with a state file always holds that epoch's weights)."""
+        out.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(out)
+        self.processor.save_pretrained(out)
+        state = {"epoch": epoch, "optimizer": self.optimizer.state_dict(), "plan": asdict(self.plan),
+                 "rng": rng_state}
+        tmp = out / (STATE_FILE + ".tmp")
+        self.torch.save(state, tmp)
+        tmp.replace(out / STATE_FILE)
+
+
+def resume_state(out: Path) -> dict | None:
+    import torch
+
+    path = Path(out) / STATE_FILE
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingClip], out: Path,
+        report: TrainingReport, first_epoch: int = 1, rng_state=None,
+        on_epoch: Callable[[EpochReport], None] | None = None, on_step: Callable[[float], None] | None = None
+        ) -> TrainingReport:
+    """Train from `first_epoch` to the plan's last, saving after each epoch."""
+    rng = random.Random(trainer.plan.seed)
+    if rng_state is not None:
+        rng.setstate(rng_state)
+    if first_epoch == 1:
+        started = time.perf_counter()
+        before = EpochReport(0, None, trainer.recall_at_1(validation), round(time.perf_counter() - started, 2))
+        report.epochs.append(before)
+        if on_epoch:
+            on_epoch(before)
+    for epoch in range(first_epoch, trainer.plan.epochs + 1):
+        started = time.perf_counter()
+        losses = []
+        for batch in batches(train, trainer.plan.batch_size, rng):
+            losses.append(trainer.step(batch))
+            if on_step:
+                on_step(losses[-1])
+        done = EpochReport(epoch, round(float(np.mean(losses)), 5) if losses else None,
+                           trainer.recall_at_1(validation), round(time.perf_counter() - started, 2))
+        trainer.save(out, epoch, rng.getstate())
+        report.epochs.append(done)
+        (Path(out) / "finetune_report.json").write_text(json.dumps(report.as_json(), indent=2))
+        if on_epoch:
+            on_epoch(done)
+    return report
