@@ -103,13 +103,18 @@ def _when_some_are_indexed(url: str, process: subprocess.Popen) -> None:
         time.sleep(0.1)
 
 
+def _ingest_until_the_server_stops(server, data_dir: Path, checkpoint, tree: Path, retry_seconds: str):
+    """An ingest into `server`, which is stopped once some videos are indexed: (environment, ingest)."""
+    environment = _environment(data_dir, checkpoint, VSEARCH_DB_URL=server.url, VSEARCH_DB_RETRY_SECONDS=retry_seconds)
+    ingest = _start_ingest(environment, tree)
+    _when_some_are_indexed(server.url, ingest)
+    server.stop()
+    return environment, ingest
+
+
 def test_postgres_stops_in_the_middle_and_comes_back(tmp_path, tree, clean, checkpoint):
     with private_postgres() as server:
-        environment = _environment(tmp_path / "data", checkpoint, VSEARCH_DB_URL=server.url,
-                                   VSEARCH_DB_RETRY_SECONDS="120")
-        ingest = _start_ingest(environment, tree)
-        _when_some_are_indexed(server.url, ingest)
-        server.stop()
+        environment, ingest = _ingest_until_the_server_stops(server, tmp_path / "data", checkpoint, tree, "120")
         time.sleep(3)
         server.start()
         _, err = ingest.communicate(timeout=600)
@@ -120,11 +125,7 @@ def test_postgres_stops_in_the_middle_and_comes_back(tmp_path, tree, clean, chec
 
 def test_postgres_gone_for_good_ends_the_ingest_and_the_next_run_finishes(tmp_path, tree, clean, checkpoint):
     with private_postgres() as server:
-        environment = _environment(tmp_path / "data", checkpoint, VSEARCH_DB_URL=server.url,
-                                   VSEARCH_DB_RETRY_SECONDS="2")
-        ingest = _start_ingest(environment, tree)
-        _when_some_are_indexed(server.url, ingest)
-        server.stop()
+        environment, ingest = _ingest_until_the_server_stops(server, tmp_path / "data", checkpoint, tree, "2")
         _, err = ingest.communicate(timeout=600)
         assert ingest.returncode == EXIT_ERROR and "Traceback" not in err, err
         assert err.strip().splitlines()[-1].startswith("error: cannot reach the database")

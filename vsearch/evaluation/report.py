@@ -23,11 +23,10 @@ def as_table(evaluation: Evaluation) -> str:
     width = max([len(label) for label, _ in ROWS] + [len("median query ms")])
     columns = [max(10, len(h)) for h in heads]
     lines = ["".ljust(width) + "  " + "  ".join(h.rjust(c) for h, c in zip(heads, columns))]
-    for label, key in ROWS:
-        cells = [_cell(run["metrics"].get(key)) for run in runs]
-        lines.append(label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(cells, columns)))
-    for label, cells in (("median query ms", [_cell(run["median_query_ms"]) for run in runs]),):
-        lines.append(label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(cells, columns)))
+    rows = [(label, [run["metrics"].get(key) for run in runs]) for label, key in ROWS]
+    rows.append(("median query ms", [run["median_query_ms"] for run in runs]))
+    for label, values in rows:
+        lines.append(label.ljust(width) + "  " + "  ".join(_cell(v).rjust(c) for v, c in zip(values, columns)))
     lines.append(f"(k = {evaluation.k}; ranking: {', '.join(run['ranking'] or '-' for run in runs)})")
     return "\n".join(lines)
 

@@ -39,16 +39,13 @@ class FeatureStore:
     def records_on_disk(self) -> int:
         """How many records the file holds: every clip id below this has its place (a truncated or deleted
         file holds fewer than the library's clips)."""
-        return self._records_on_disk()
-
-    def _records_on_disk(self) -> int:
         try:
             return self.path.stat().st_size // (self.record * np.dtype(DTYPE).itemsize)
         except FileNotFoundError:
             return 0
 
     def _view(self) -> np.memmap | None:
-        records = self._records_on_disk()
+        records = self.records_on_disk()
         if records == 0:
             return None
         if self._map is None or records != self._mapped_records:
@@ -90,7 +87,7 @@ class FeatureStore:
 
     def discard(self, ids) -> None:
         """Forget deleted clips' records: hole-punched where the file system can (space returns), else zeroed."""
-        ids = [int(i) for i in ids if int(i) < self._records_on_disk()]
+        ids = [int(i) for i in ids if int(i) < self.records_on_disk()]
         if not ids:
             return
         length = self.record * np.dtype(DTYPE).itemsize
