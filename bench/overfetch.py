@@ -2,6 +2,8 @@
 
     python bench/overfetch.py                      # ../shared/videos in 1 s clips every 0.45 s (500+ clips)
     python bench/overfetch.py --corpus DIR --clip-seconds 4
+    python bench/overfetch.py --corpus WORK/test --checkpoint WORK/xclip-tuned --clip-seconds 4 \
+        --stride-seconds 1 --queries WORK/test.jsonl       # bench/temporal.py's fine-tuned model
 
 With the full-size X-CLIP architecture (random weights), the library is ingested once (kept in
 --data-dir), then for each query the exact score of every clip (X-CLIP's logits_per_video, computed
@@ -69,6 +71,8 @@ def main() -> None:
     parser.add_argument("--clip-seconds", type=float, default=1.0)
     parser.add_argument("--stride-seconds", type=float, default=0.45)
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--queries", type=Path, help="a labels file (as for `vsearch eval`): its queries instead of "
+                                                       "the built-in everyday ones")
     args = parser.parse_args()
 
     from vsearch.config import Settings
@@ -78,6 +82,11 @@ def main() -> None:
     from vsearch.model.xclip import normalize_rows
     from vsearch.store import repo
 
+    queries = QUERIES
+    if args.queries:
+        from vsearch.evaluation.labels import read_labels
+
+        queries = list(read_labels(args.queries).queries())
     checkpoint = args.checkpoint or full_size_checkpoint(None)
     settings = Settings(data_dir=args.data_dir, model=str(checkpoint), clip_seconds=args.clip_seconds,
                         stride_seconds=args.stride_seconds, cpu_linear=cpu_linear)
@@ -96,7 +105,7 @@ def main() -> None:
     inside_mean_prompt = dict(inside)
     mean_features = torch.from_numpy(features.astype(np.float32).mean(axis=0, keepdims=True))
     stage1_differs = overlap = 0
-    for query in QUERIES:
+    for query in queries:
         text = model.text_projections([query])[0]
         exact = model.scorer(text, vectors, features)
         exact_top = [int(i) for i in np.argsort(-exact, kind="stable")[:k]]
@@ -110,7 +119,7 @@ def main() -> None:
         stage1_differs += [int(i) for i in cosine_order[:k]] != exact_top
         overlap += len(set(exact_top) & set(int(i) for i in cosine_order[:k]))
 
-    text = model.text_projections(["eating spaghetti"])[0]
+    text = model.text_projections([queries[0]])[0]
     some = slice(0, min(100, len(ids)))
     with torch.inference_mode():  # how far the video-conditioned prompt moves the text embedding
         prompted = model.scorer.prompted_text(torch.from_numpy(text), torch.from_numpy(features[some]).float())
@@ -118,18 +127,19 @@ def main() -> None:
     plain = default_blas_generator(model.model)
     report = {
         "machine": machine(),
-        "model": "XCLIPConfig() defaults (xclip-base-patch32 architecture), random weights",
+        "model": str(args.checkpoint) if args.checkpoint else "XCLIPConfig() defaults (xclip-base-patch32 "
+                                                              "architecture), random weights",
         "corpus": f"{args.corpus} in {args.clip_seconds:g} s clips every {args.stride_seconds:g} s",
         "clips": int(len(ids)),
         "ingested_now": summary.clips,
-        "queries": len(QUERIES),
+        "queries": len(queries),
         "k": k,
-        "exact_topk_inside_stage1_topN": {str(n): round(c / len(QUERIES), 3) for n, c in inside.items()},
+        "exact_topk_inside_stage1_topN": {str(n): round(c / len(queries), 3) for n, c in inside.items()},
         "exact_topk_inside_topN_of_mean_prompted_text": {
-            str(n): round(c / len(QUERIES), 3) for n, c in inside_mean_prompt.items()
+            str(n): round(c / len(queries), 3) for n, c in inside_mean_prompt.items()
         },
-        "stage1_topk_differs_from_exact": round(stage1_differs / len(QUERIES), 3),
-        "stage1_topk_mean_overlap_with_exact": round(overlap / len(QUERIES) / k, 3),
+        "stage1_topk_differs_from_exact": round(stage1_differs / len(queries), 3),
+        "stage1_topk_mean_overlap_with_exact": round(overlap / len(queries) / k, 3),
         "prompt_norm_over_text_norm": round(ratio, 2),
         "rerank_ms_100_candidates": {
             "vsearch_exact_scorer": timed(lambda: model.scorer(text, vectors[some], features[some])),

@@ -44,12 +44,12 @@ def _train(run, labels, out, epochs, *extra):
 
 def test_loss_falls_and_the_checkpoint_ingests_and_searches(run, labels, tmp_path, library_folder):
     out = tmp_path / "tuned"
-    result = _train(run, labels, out, 4)
+    result = _train(run, labels, out, 10, "--lr", "3e-3")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     losses = [e["loss"] for e in report["epochs"][1:]]
     assert report["epochs"][0]["epoch"] == 0 and report["epochs"][0]["validation_recall_at_1"] is not None
-    assert losses[-1] < losses[0]
+    assert sum(losses[-3:]) < sum(losses[:3])  # per-epoch losses are noisy: batches hold 2 to 4 queries
     assert report["validation_clips"] > 0 and report["train_clips"] + report["validation_clips"] == 2 * len(NAMES)
     assert "cannot decode" in result.stderr and "labels line 15" in result.stderr
 
@@ -73,13 +73,14 @@ def _clip(query: str) -> TrainingClip:
     return TrainingClip(Moment(query, "/v.mp4", 0.0, 1.0), None)
 
 
-def test_batches_never_pair_a_query_with_itself_and_splits_hold_out_whole_queries():
+def test_batches_cover_every_clip_once_and_splits_hold_out_whole_queries():
     import random
 
     clips = [_clip(q) for q in "aabbccddeeff"]
-    for batch in batches(clips, 4, random.Random(0)):
-        queries = [c.moment.query for c in batch]
-        assert len(set(queries)) == len(queries) >= 2
+    out = batches(clips, 4, random.Random(0))
+    assert sorted(id(c) for batch in out for c in batch) == sorted(id(c) for c in clips)
+    assert all(len(batch) <= 4 and len({c.moment.query for c in batch}) >= 2 for batch in out)
+    assert batches([_clip("a"), _clip("a")], 4, random.Random(0)) == []  # one query: nothing to contrast
     train, held = split(clips, 0.34, seed=1)
     assert {c.moment.query for c in train}.isdisjoint({c.moment.query for c in held})
     assert len({c.moment.query for c in held}) == 2

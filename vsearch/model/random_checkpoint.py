@@ -88,14 +88,15 @@ def tiny_config(num_frames: int = 4, image_size: int = 32, vocab_size: int = 494
     )
 
 
-def build_checkpoint(directory: Path, config=None, seed: int = 0) -> Path:
-    """Save an X-CLIP with random weights, a CLIPTokenizer and a VideoMAEImageProcessor in `directory`."""
+def build_checkpoint(directory: Path, config=None, seed: int = 0, words: tuple[str, ...] | list[str] = WORDS) -> Path:
+    """Save an X-CLIP with random weights, a CLIPTokenizer and a VideoMAEImageProcessor in `directory`;
+    `words` are whole tokens of the vocabulary (any other word is spelled out in smaller pieces)."""
     import torch
     from transformers import CLIPTokenizer, VideoMAEImageProcessor, XCLIPModel, XCLIPProcessor
 
     directory = Path(directory)
     vocab_dir = directory / "_vocab"
-    vocab_size = write_clip_vocabulary(vocab_dir)
+    vocab_size = write_clip_vocabulary(vocab_dir, words)
     config = config if config is not None else tiny_config(vocab_size=vocab_size)
     torch.manual_seed(seed)
     model = XCLIPModel(config).eval()

@@ -1,8 +1,11 @@
 """Training clips: each labelled moment decoded and sampled exactly as ingest samples a clip (the same
-decoders, frame timing, evenly spread instants, resize and crop), kept as uint8 frames."""
+decoders, frame timing, evenly spread instants, resize and crop), kept as uint8 frames. Each labelled file
+can also give background clips: windows that overlap none of its labelled moments, which `vsearch eval`
+would judge as misses for every query, so training shows them as negatives."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +17,30 @@ from vsearch.evaluation.labels import Moment
 from vsearch.media.decode import sources_for
 from vsearch.media.probe import probe
 from vsearch.media.resize import PreprocessSpec, resize_and_crop
-from vsearch.media.sample import sample_frame_indices
+from vsearch.media.sample import sample_frame_indices, video_duration
 
 
 @dataclass(frozen=True)
 class TrainingClip:
     moment: Moment
     frames: np.ndarray  # (T, h, w, 3) uint8, resized and cropped for the model
+
+
+@dataclass(frozen=True)
+class BackgroundClip:
+    """A clip of a labelled file outside all of its labelled moments: a negative for every query."""
+
+    path: str
+    start: float
+    end: float
+    frames: np.ndarray
+
+
+@dataclass(frozen=True)
+class Decoded:
+    clips: list[TrainingClip]
+    backgrounds: list[BackgroundClip]
+    failed: list[tuple[Moment, str]]  # moments that could not be decoded, and why
 
 
 def clip_window(moment: Moment, clip_seconds: float) -> tuple[float, float]:
@@ -32,18 +52,35 @@ def clip_window(moment: Moment, clip_seconds: float) -> tuple[float, float]:
     return middle - clip_seconds / 2, middle + clip_seconds / 2
 
 
-def decode_moment(moment: Moment, spec: PreprocessSpec, num_frames: int, clip_seconds: float,
-                  decode_edge: int | None = None) -> TrainingClip:
-    """The moment's clip; DecodeError saying why when no decoder can read it."""
-    info = probe(Path(moment.path))
-    start, end = clip_window(moment, clip_seconds)
+def background_windows(duration: float, labelled: list[tuple[float, float]], clip_seconds: float, count: int,
+                       rng: random.Random) -> list[tuple[float, float]]:
+    """Up to `count` clip-long windows of a `duration`-second file that overlap no labelled span, chosen at
+    random from starts half a clip apart."""
+    if count <= 0 or duration < clip_seconds:
+        return []
+    step = clip_seconds / 2
+    starts = np.arange(0.0, duration - clip_seconds + 1e-6, step)
+    free = [(float(s), float(s) + clip_seconds) for s in starts
+            if all(s + clip_seconds <= a or s >= b for a, b in labelled)]
+    return rng.sample(free, min(count, len(free)))
+
+
+def _decode_file(path: str, windows: list[tuple[float, float]], background_count: int, labelled, spec, num_frames,
+                 clip_seconds, decode_edge, rng) -> tuple[list[np.ndarray], list[tuple[float, float, np.ndarray]]]:
+    """Frames of each window, then of the background windows chosen once the file's length is known; one
+    pass over the file, falling back to the next decoder as ingest does."""
+    info = probe(Path(path))
     reasons = []
     for source in sources_for(info, decode_edge):
         try:
             times = source.frame_times()
-            indices = sample_frame_indices(times, start, end, num_frames)
-            frames = {index: resize_and_crop(frame, spec) for index, frame in source.read_frames(indices)}
-            return TrainingClip(moment, np.stack([frames[int(i)] for i in indices]))
+            extra = background_windows(video_duration(times, info.duration), labelled, clip_seconds,
+                                       background_count, rng)
+            every = [sample_frame_indices(times, start, end, num_frames) for start, end in windows + extra]
+            wanted = sorted({int(i) for indices in every for i in indices})
+            frames = {index: resize_and_crop(frame, spec) for index, frame in source.read_frames(wanted)}
+            stacks = [np.stack([frames[int(i)] for i in indices]) for indices in every]
+            return stacks[: len(windows)], [(s, e, f) for (s, e), f in zip(extra, stacks[len(windows):])]
         except (DecodeError, KeyError) as exc:
             reasons.append(f"{source.name}: {exc}")
         finally:
@@ -51,16 +88,34 @@ def decode_moment(moment: Moment, spec: PreprocessSpec, num_frames: int, clip_se
     raise DecodeError("; ".join(reasons) or "cannot decode")
 
 
-def decode_moments(moments: list[Moment], spec: PreprocessSpec, num_frames: int, clip_seconds: float,
-                   decode_edge: int | None = None, progress: Callable[[], None] | None = None
-                   ) -> tuple[list[TrainingClip], list[tuple[Moment, str]]]:
-    """(clips, [(moment, why)] for the moments that could not be decoded)."""
-    clips, failed = [], []
+def decode_labelled(moments: list[Moment], spec: PreprocessSpec, num_frames: int, clip_seconds: float,
+                    decode_edge: int | None = None, backgrounds_per_file: int = 0, seed: int = 0,
+                    progress: Callable[[int], None] | None = None) -> Decoded:
+    """Every moment's clip and up to `backgrounds_per_file` background clips of each labelled file.
+    `progress`, if given, is called with the number of moments done after each file."""
+    by_file: dict[str, list[Moment]] = {}
     for moment in moments:
+        by_file.setdefault(moment.path, []).append(moment)
+    rng = random.Random(seed)
+    clips, backgrounds, failed = [], [], []
+    for path, file_moments in by_file.items():
+        windows = [clip_window(m, clip_seconds) for m in file_moments]
+        labelled = [(m.start, m.end) for m in file_moments]
         try:
-            clips.append(decode_moment(moment, spec, num_frames, clip_seconds, decode_edge))
-        except DecodeError as exc:
-            failed.append((moment, str(exc)))
+            stacks, extra = _decode_file(path, windows, backgrounds_per_file, labelled, spec, num_frames,
+                                         clip_seconds, decode_edge, rng)
+        except (DecodeError, OSError) as exc:
+            failed.extend((m, str(exc)) for m in file_moments)
+        else:
+            clips.extend(TrainingClip(m, f) for m, f in zip(file_moments, stacks))
+            backgrounds.extend(BackgroundClip(path, s, e, f) for s, e, f in extra)
         if progress:
-            progress()
-    return clips, failed
+            progress(len(file_moments))
+    return Decoded(clips, backgrounds, failed)
+
+
+def decode_moments(moments: list[Moment], spec: PreprocessSpec, num_frames: int, clip_seconds: float,
+                   decode_edge: int | None = None) -> tuple[list[TrainingClip], list[tuple[Moment, str]]]:
+    """(clips, [(moment, why)] for the moments that could not be decoded)."""
+    decoded = decode_labelled(moments, spec, num_frames, clip_seconds, decode_edge)
+    return decoded.clips, decoded.failed

@@ -1,12 +1,18 @@
 """`vsearch finetune`: teach the library's X-CLIP checkpoint the user's labelled moments.
 
-Each step takes a batch of (clip, query) pairs with distinct queries and applies a symmetric contrastive
-loss to X-CLIP's own logits (`XCLIPModel.forward`'s logits_per_video, video-conditioned prompts included):
-each clip should score its own query above the batch's other queries, and each query its own clip above
-the other clips. A share of the moments is held out; its recall@1 (each held-out query against every
-held-out clip) is printed before training and after every epoch. Every epoch ends with a checkpoint
-folder that `--model DIR` loads, plus the optimiser's state, so an interrupted run resumes where the last
-epoch ended.
+Each step takes a batch of (clip, query) pairs and applies a symmetric contrastive loss to X-CLIP's own
+logits (`XCLIPModel.forward`'s logits_per_video, video-conditioned prompts included): each clip should
+score its own query above the batch's other queries, and each query its clips above the other clips. A
+query that appears several times in a batch has several positives (the supervised form of InfoNCE), so
+batches need not have distinct queries. Two kinds of extra negatives can join the clips a query is ranked
+against: background clips of the labelled files (outside every labelled moment, so `vsearch eval` would
+call them misses) and, for events that have a direction in time, each clip played backwards (a negative
+for its own query only). Random crops, one window for all frames of a clip, add variety. The learning
+rate warms up, then decays on a cosine.
+
+A share of the moments is held out; its recall@1 (each held-out query against every held-out clip) is
+printed before training and after every epoch. Every epoch ends with a checkpoint folder that
+`--model DIR` loads, plus the optimiser's state, so an interrupted run resumes where the last epoch ended.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from vsearch.model.preprocess import normalize
-from vsearch.training.data import TrainingClip
+from vsearch.training.data import BackgroundClip, TrainingClip
+from vsearch.training.recipe import contrastive_loss, learning_rate_factor, random_crops, steps_per_epoch
 
 STATE_FILE = "finetune_state.pt"
 # what X-CLIP adds on top of CLIP, and the projections: about 10 % of base-patch32's weights
@@ -39,6 +46,10 @@ class TrainingPlan:
     validation: float = 0.2  # share of the queries held out
     seed: int = 0
     precision: str = "fp32"  # "bf16" / "fp16": autocast; the weights and the optimiser stay float32
+    warmup: float = 0.05  # share of the steps over which the learning rate rises; then a cosine to zero
+    background_negatives: int = 0  # background clips added to each batch as negatives for every query
+    reversed_negatives: bool = False  # each clip played backwards is a negative for its own query
+    crop: float = 1.0  # < 1: each training clip is a random crop of at least this share of the frame's side
 
 
 @dataclass
@@ -72,23 +83,11 @@ def split(clips: list[TrainingClip], share: float, seed: int) -> tuple[list[Trai
 
 
 def batches(clips: list[TrainingClip], size: int, rng: random.Random) -> list[list[TrainingClip]]:
-    """Shuffled batches in which no query appears twice (it would be its own negative)."""
+    """Shuffled batches; a batch with a single query has nothing to tell apart and is dropped."""
     order = clips[:]
     rng.shuffle(order)
-    out: list[list[TrainingClip]] = []
-    while order:
-        batch, rest, seen = [], [], set()
-        for clip in order:
-            if len(batch) < size and clip.moment.query not in seen:
-                batch.append(clip)
-                seen.add(clip.moment.query)
-            else:
-                rest.append(clip)
-        if len(batch) < 2:  # a lone pair has no negative to learn from
-            break
-        out.append(batch)
-        order = rest
-    return out
+    out = [order[start : start + size] for start in range(0, len(order), size)]
+    return [batch for batch in out if len({clip.moment.query for clip in batch}) > 1]
 
 
 def trainable(model, parts: str) -> list:
@@ -113,8 +112,10 @@ class Trainer:
         self.plan = plan
         self.device = device
         self.parameters = trainable(model, plan.parts)
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=plan.learning_rate)
+        # beta2 0.98 and eps 1e-6 as CLIP trained: with 0.999 the contrastive loss spikes and collapses
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=plan.learning_rate, betas=(0.9, 0.98), eps=1e-6)
         self.max_tokens = int(model.config.text_config.max_position_embeddings)
+        self.generator = torch.Generator().manual_seed(plan.seed)
 
     def _autocast(self):
         if self.plan.precision in ("bf16", "fp16"):
@@ -122,26 +123,42 @@ class Trainer:
             return self.torch.autocast(self.device, dtype=dtype)
         return contextlib.nullcontext()
 
-    def _inputs(self, clips: list[TrainingClip], texts: list[str]):
+    def _inputs(self, frames: list[np.ndarray], texts: list[str]):
         torch = self.torch
-        pixels = torch.from_numpy(normalize(np.stack([c.frames for c in clips]), self.spec)).to(self.device)
+        pixels = torch.from_numpy(normalize(np.stack(frames), self.spec)).to(self.device)
         tokens = self.processor.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
                                           return_tensors="pt").to(self.device)
         return pixels, tokens
 
-    def step(self, batch: list[TrainingClip]) -> float:
+    def step(self, batch: list[TrainingClip], backgrounds: list[BackgroundClip] = (), rate: float = 1.0) -> float:
+        """One optimiser step at `rate` times the plan's learning rate; returns the loss."""
         torch = self.torch
         self.model.train()
-        pixels, tokens = self._inputs(batch, [c.moment.query for c in batch])
+        texts = sorted({c.moment.query for c in batch})
+        owner = [texts.index(c.moment.query) for c in batch]
+        frames = [c.frames for c in batch]
+        if self.plan.reversed_negatives:
+            frames += [c.frames[::-1] for c in batch]
+        frames += [b.frames for b in backgrounds]
+        positive = torch.zeros(len(frames), len(texts), dtype=torch.bool)
+        positive[torch.arange(len(batch)), torch.tensor(owner)] = True
+        allowed = torch.ones_like(positive)
+        if self.plan.reversed_negatives:  # backwards, a clip is known not to show its own query only
+            allowed[len(batch) : 2 * len(batch)] = False
+            allowed[torch.arange(len(batch), 2 * len(batch)), torch.tensor(owner)] = True
+        pixels, tokens = self._inputs(frames, texts)
+        if self.plan.crop < 1:
+            pixels = random_crops(torch, pixels, self.plan.crop, self.generator)
         with self._autocast():
             output = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
                                 pixel_values=pixels)
-        logits = output.logits_per_video.float()  # (clips, texts): clip i belongs with text i
-        target = torch.arange(len(batch), device=self.device)
-        loss = (torch.nn.functional.cross_entropy(logits, target)
-                + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+        logits = output.logits_per_video.float()  # (clips, texts)
+        loss = contrastive_loss(torch, logits, positive.to(self.device), allowed.to(self.device))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.plan.learning_rate * rate
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.torch.nn.utils.clip_grad_norm_(self.parameters, 1.0)  # one odd batch must not undo the run
         self.optimizer.step()
         return float(loss.detach())
 
@@ -156,7 +173,7 @@ class Trainer:
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(clips), self.plan.batch_size):
                 chunk = clips[start : start + self.plan.batch_size]
-                pixels, tokens = self._inputs(chunk, queries)
+                pixels, tokens = self._inputs([c.frames for c in chunk], queries)
                 output = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
                                     pixel_values=pixels)
                 scores.append(output.logits_per_video.float().cpu().numpy())  # (chunk, queries)
@@ -188,10 +205,11 @@ def resume_state(out: Path) -> dict | None:
 
 def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingClip], out: Path,
         report: TrainingReport, first_epoch: int = 1, rng_state=None,
-        on_epoch: Callable[[EpochReport], None] | None = None, on_step: Callable[[float], None] | None = None
-        ) -> TrainingReport:
+        on_epoch: Callable[[EpochReport], None] | None = None, on_step: Callable[[float], None] | None = None,
+        backgrounds: list[BackgroundClip] = ()) -> TrainingReport:
     """Train from `first_epoch` to the plan's last, saving after each epoch."""
-    rng = random.Random(trainer.plan.seed)
+    plan = trainer.plan
+    rng = random.Random(plan.seed)
     if rng_state is not None:
         rng.setstate(rng_state)
     if first_epoch == 1:
@@ -200,11 +218,15 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
         report.epochs.append(before)
         if on_epoch:
             on_epoch(before)
-    for epoch in range(first_epoch, trainer.plan.epochs + 1):
+    per_epoch = steps_per_epoch(train, plan.batch_size)
+    total = plan.epochs * per_epoch
+    for epoch in range(first_epoch, plan.epochs + 1):
         started = time.perf_counter()
         losses = []
-        for batch in batches(train, trainer.plan.batch_size, rng):
-            losses.append(trainer.step(batch))
+        for number, batch in enumerate(batches(train, plan.batch_size, rng)):
+            negatives = rng.sample(list(backgrounds), min(plan.background_negatives, len(backgrounds)))
+            rate = learning_rate_factor((epoch - 1) * per_epoch + number, total, plan.warmup)
+            losses.append(trainer.step(batch, negatives, rate))
             if on_step:
                 on_step(losses[-1])
         done = EpochReport(epoch, round(float(np.mean(losses)), 5) if losses else None,

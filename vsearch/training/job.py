@@ -10,7 +10,7 @@ from pathlib import Path
 from vsearch.config import Settings
 from vsearch.errors import VsearchError
 from vsearch.evaluation.labels import Labels
-from vsearch.training.data import decode_moments
+from vsearch.training.data import decode_labelled
 from vsearch.training.finetune import EpochReport, Trainer, TrainingPlan, TrainingReport, resume_state, run, split
 
 
@@ -55,11 +55,15 @@ def finetune(settings: Settings, labels: Labels, out: Path, plan: TrainingPlan, 
     processor, model = load_pretrained(str(out) if state is not None else settings.model)
     spec = PreprocessSpec.from_image_processor(processor.image_processor)
     edge = spec.prescale_edge() if settings.decoder_prescale else None
-    clips, failed = decode_moments(labels.moments, spec, int(model.config.vision_config.num_frames),
-                                   settings.clip_seconds, edge)
+    decoded = decode_labelled(labels.moments, spec, int(model.config.vision_config.num_frames),
+                              settings.clip_seconds, edge, backgrounds_per_file=1 if plan.background_negatives else 0,
+                              seed=plan.seed)
+    clips, failed = decoded.clips, decoded.failed
     if on_decoded:
         on_decoded(len(clips), failed)
     train, validation = split(clips, plan.validation, plan.seed)
+    held = {c.moment.path for c in validation}  # a validation file's background stays out of training
+    backgrounds = [b for b in decoded.backgrounds if b.path not in held]
     if len({c.moment.query for c in train}) < 2:
         raise FinetuneError("fine-tuning needs moments of at least two different queries to train on "
                             f"({len(clips)} usable moment(s), {len(validation)} held out for validation).")
@@ -75,4 +79,4 @@ def finetune(settings: Settings, labels: Labels, out: Path, plan: TrainingPlan, 
     (out / "labels_used.json").parent.mkdir(parents=True, exist_ok=True)
     (out / "labels_used.json").write_text(json.dumps({"labels": str(labels.source), "plan": asdict(plan),
                                                       "started_from": settings.model}, indent=2))
-    return run(trainer, train, validation, out, report, first_epoch, rng_state, on_epoch, on_step)
+    return run(trainer, train, validation, out, report, first_epoch, rng_state, on_epoch, on_step, backgrounds)

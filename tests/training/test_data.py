@@ -1,0 +1,33 @@
+"""Training clips decoded as ingest decodes, and the background clips of labelled files."""
+
+import random
+
+import numpy as np
+
+from vsearch.evaluation.labels import Moment
+from vsearch.media.resize import PreprocessSpec
+from vsearch.training.data import background_windows, decode_labelled
+
+SPEC = PreprocessSpec(shortest_edge=32, resize_height=None, resize_width=None, crop_height=32, crop_width=32,
+                      resample=2, rescale_factor=1 / 255, mean=(0.5,) * 3, std=(0.5,) * 3)
+
+
+def test_background_windows_stay_clear_of_every_labelled_span():
+    rng = random.Random(0)
+    windows = background_windows(12.0, [(2.0, 5.0), (9.0, 10.0)], 2.0, 10, rng)
+    assert sorted(windows) == [(0.0, 2.0), (5.0, 7.0), (6.0, 8.0), (7.0, 9.0), (10.0, 12.0)]
+    assert background_windows(12.0, [(0.0, 12.0)], 2.0, 3, rng) == []
+    assert background_windows(1.0, [], 2.0, 3, rng) == []
+    assert len(background_windows(12.0, [], 2.0, 3, rng)) == 3
+
+
+def test_moments_and_backgrounds_of_one_file_come_from_one_pass(video_files, tmp_path):
+    path = str(video_files["h264"])
+    moments = [Moment("first", path, 0.0, 1.0), Moment("second", path, 0.5, 1.5)]
+    missing = Moment("gone", str(tmp_path / "none.mp4"), 0.0, 1.0)
+    decoded = decode_labelled(moments + [missing], SPEC, 4, 1.0, backgrounds_per_file=1)
+    assert [c.moment.query for c in decoded.clips] == ["first", "second"]
+    assert all(c.frames.shape == (4, 32, 32, 3) and c.frames.dtype == np.uint8 for c in decoded.clips)
+    assert [m.query for m, _ in decoded.failed] == ["gone"]
+    (background,) = decoded.backgrounds
+    assert background.path == path and background.start >= 1.5 and background.frames.shape == (4, 32, 32, 3)

@@ -1,0 +1,40 @@
+"""The training recipe's functions: the loss by hand, the schedule, the crops."""
+
+import pytest
+
+from vsearch.training.recipe import contrastive_loss, learning_rate_factor, random_crops
+
+
+def test_the_contrastive_loss_by_hand():
+    """Two texts; videos 0 and 1 show text 0, video 2 text 1, video 3 is a negative for text 1 only."""
+    import math
+
+    import torch
+
+    logits = torch.tensor([[2.0, 0.0], [1.0, 0.5], [0.0, 3.0], [5.0, 1.0]])
+    positive = torch.tensor([[True, False], [True, False], [False, True], [False, False]])
+    allowed = torch.tensor([[True, True], [True, True], [True, True], [False, True]])
+    lse = lambda *xs: math.log(sum(math.exp(x) for x in xs))  # noqa: E731
+    text0 = lse(2, 1, 0) - lse(2, 1)  # video 3 is not ranked for text 0
+    text1 = lse(0, 0.5, 3, 1) - 3
+    videos = [lse(2, 0) - 2, lse(1, 0.5) - 1, lse(0, 3) - 3]
+    expected = ((text0 + text1) / 2 + sum(videos) / 3) / 2
+    assert float(contrastive_loss(torch, logits, positive, allowed)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_learning_rate_warms_up_then_decays_to_zero():
+    rates = [learning_rate_factor(step, 100, 0.1) for step in range(100)]
+    assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:])) and rates[-1] < 0.01
+
+
+def test_random_crops_keep_the_shape_and_use_one_window_per_clip():
+    import torch
+
+    frame = torch.rand(1, 1, 3, 16, 16)
+    clips = frame.expand(4, 8, 3, 16, 16).clone()  # every frame of every clip the same picture
+    out = random_crops(torch, clips, 0.6, torch.Generator().manual_seed(0))
+    assert out.shape == clips.shape
+    assert torch.equal(out[:, :1].expand_as(out), out)  # one window for all frames of a clip
+    assert not torch.equal(out[0], out[1])  # another window for another clip
+    assert torch.equal(random_crops(torch, clips, 1.0, torch.Generator()), clips)

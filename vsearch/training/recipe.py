@@ -1,0 +1,48 @@
+"""The pieces of the training recipe that are plain functions: the loss, the learning-rate schedule, the
+crop augmentation. `finetune.Trainer` puts them together."""
+
+from __future__ import annotations
+
+import math
+
+
+def steps_per_epoch(clips: list, size: int) -> int:
+    return math.ceil(len(clips) / size)
+
+
+def learning_rate_factor(step: int, total: int, warmup: float) -> float:
+    """Linear warmup over the first `warmup` share of `total` steps, then a cosine from 1 down to 0."""
+    rise = max(1, int(round(warmup * total)))
+    if step < rise:
+        return (step + 1) / rise
+    progress = (step - rise) / max(1, total - rise)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def random_crops(torch, pixels, smallest: float, generator):
+    """Each clip of `pixels` (clips, frames, channels, h, w) cropped to a random square-ish window of at least
+    `smallest` of each side, the same window on every frame (motion is kept), and resized back."""
+    clips, frames, channels, height, width = pixels.shape
+    out = torch.empty_like(pixels)
+    sides = smallest + (1 - smallest) * torch.rand(clips, generator=generator)
+    corners = torch.rand(clips, 2, generator=generator)
+    for number in range(clips):
+        h, w = max(1, int(round(height * float(sides[number])))), max(1, int(round(width * float(sides[number]))))
+        top, left = int(corners[number, 0] * (height - h)), int(corners[number, 1] * (width - w))
+        window = pixels[number, :, :, top : top + h, left : left + w]
+        out[number] = torch.nn.functional.interpolate(window, size=(height, width), mode="bilinear",
+                                                      align_corners=False)
+    return out
+
+
+def contrastive_loss(torch, logits, positive, allowed):
+    """Symmetric InfoNCE with several positives. `logits` (videos, texts); `positive[v, t]`: video v shows
+    text t; `allowed[v, t]`: video v is ranked for text t at all (its positive or a known negative). Every
+    text has a positive; the rows of videos that have a text are the video-to-text half."""
+    minus = torch.finfo(logits.dtype).min
+    per_text = (torch.logsumexp(logits.masked_fill(~allowed, minus), dim=0)
+                - torch.logsumexp(logits.masked_fill(~positive, minus), dim=0))
+    owned = positive.any(dim=1)
+    rows = logits[owned]
+    per_video = torch.logsumexp(rows, dim=1) - torch.logsumexp(rows.masked_fill(~positive[owned], minus), dim=1)
+    return (per_text.mean() + per_video.mean()) / 2
