@@ -6,7 +6,6 @@ would judge as misses for every query, so training shows them as negatives."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,10 +88,8 @@ def _decode_file(path: str, windows: list[tuple[float, float]], background_count
 
 
 def decode_labelled(moments: list[Moment], spec: PreprocessSpec, num_frames: int, clip_seconds: float,
-                    decode_edge: int | None = None, backgrounds_per_file: int = 0, seed: int = 0,
-                    progress: Callable[[int], None] | None = None) -> Decoded:
-    """Every moment's clip and up to `backgrounds_per_file` background clips of each labelled file.
-    `progress`, if given, is called with the number of moments done after each file."""
+                    decode_edge: int | None = None, backgrounds_per_file: int = 0, seed: int = 0) -> Decoded:
+    """Every moment's clip and up to `backgrounds_per_file` background clips of each labelled file."""
     by_file: dict[str, list[Moment]] = {}
     for moment in moments:
         by_file.setdefault(moment.path, []).append(moment)
@@ -109,8 +106,6 @@ def decode_labelled(moments: list[Moment], spec: PreprocessSpec, num_frames: int
         else:
             clips.extend(TrainingClip(m, f) for m, f in zip(file_moments, stacks))
             backgrounds.extend(BackgroundClip(path, s, e, f) for s, e, f in extra)
-        if progress:
-            progress(len(file_moments))
     return Decoded(clips, backgrounds, failed)
 
 
