@@ -14,6 +14,7 @@ in time. Prints JSON: the numbers, the loss curve, the recipe, the time taken, t
     python bench/temporal.py                  # the default recipe
     python bench/temporal.py --videos-per-sentence 6 --epochs 3   # a quick look
     python bench/temporal.py --reversed-negatives --crop 0.8      # the recipe's options
+    python bench/temporal.py --device cuda                        # train and embed on a GPU
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def small_config(vocab_size: int):
     )
 
 
-def evaluate_library(checkpoint: Path, videos: Path, label_sets: dict[str, Path], work: Path, name: str) -> dict:
+def evaluate_library(checkpoint: Path, videos: Path, label_sets: dict[str, Path], work: Path, name: str,
+                     device: str = "cpu") -> dict:
     """Ingest `videos` with `checkpoint` (1 s stride: a clip starts at every second) into one library and
     evaluate each labels file against all of it: every query has the other videos as distractors."""
     from vsearch.config import Settings
@@ -135,7 +137,7 @@ def evaluate_library(checkpoint: Path, videos: Path, label_sets: dict[str, Path]
     from vsearch.ingest import ingest
     from vsearch.library import Library
 
-    settings = Settings(data_dir=work / f"library-{name}", model=str(checkpoint), device="cpu", precision="fp32",
+    settings = Settings(data_dir=work / f"library-{name}", model=str(checkpoint), device=device, precision="fp32",
                         clip_seconds=EVENT, stride_seconds=1.0, workers=1, cpu_linear="blas")
     library = Library(settings)
     try:
@@ -146,7 +148,7 @@ def evaluate_library(checkpoint: Path, videos: Path, label_sets: dict[str, Path]
         library.close()
 
 
-def shuffled_recall(checkpoint: Path, labels_path: Path, clip_seconds: float, seed: int) -> dict:
+def shuffled_recall(checkpoint: Path, labels_path: Path, clip_seconds: float, seed: int, device: str = "cpu") -> dict:
     """Recall@1 of each test query against every test event clip, as they are and with each clip's frames
     in a random order: what time order is worth to the model."""
     from vsearch.evaluation.labels import read_labels
@@ -158,7 +160,7 @@ def shuffled_recall(checkpoint: Path, labels_path: Path, clip_seconds: float, se
     processor, model = load_pretrained(str(checkpoint))
     spec = PreprocessSpec.from_image_processor(processor.image_processor)
     clips, _ = decode_moments(read_labels(labels_path).moments, spec, 8, clip_seconds)
-    trainer = Trainer(model, processor, spec, TrainingPlan(batch_size=32), "cpu")
+    trainer = Trainer(model, processor, spec, TrainingPlan(batch_size=32), device)
     rng = np.random.default_rng(seed)
     shuffled = [TrainingClip(c.moment, c.frames[rng.permutation(len(c.frames))]) for c in clips]
     motion_only = [c for c in clips if c.moment.query.split(" ", 3)[-1].startswith("moving")]
@@ -183,6 +185,8 @@ def main() -> None:
     parser.add_argument("--crop", type=float, default=1.0,
                         help="below 1: random crops of at least this share of each side, the same on every frame")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where the model trains and embeds (the targets are set for the CPU)")
     parser.add_argument("--work", type=Path, help="folder for videos, checkpoints and libraries (default: temporary)")
     args = parser.parse_args()
     began = time.perf_counter()
@@ -211,8 +215,8 @@ def main() -> None:
     start = build_checkpoint(work / "xclip-start", small_config(vocab_size=_vocab_size(words)), seed=args.seed,
                              words=words)
     label_sets = {"seen": test, "held_out": unseen}
-    before = evaluate_library(start, work / "test", label_sets, work, "before")
-    settings = Settings(data_dir=work / "unused", model=str(start), device="cpu", precision="fp32",
+    before = evaluate_library(start, work / "test", label_sets, work, "before", args.device)
+    settings = Settings(data_dir=work / "unused", model=str(start), device=args.device, precision="fp32",
                         clip_seconds=EVENT)
     plan = TrainingPlan(args.epochs, args.batch_size, args.lr, "all", 0.0, args.seed, warmup=args.warmup,
                         background_negatives=args.background_negatives, reversed_negatives=args.reversed_negatives,
@@ -221,8 +225,8 @@ def main() -> None:
     trained_at = time.perf_counter()
     report = finetune(settings, read_labels(train), tuned, plan)
     training = time.perf_counter() - trained_at
-    after = evaluate_library(tuned, work / "test", label_sets, work, "after")
-    control = shuffled_recall(tuned, test, EVENT, args.seed)
+    after = evaluate_library(tuned, work / "test", label_sets, work, "after", args.device)
+    control = shuffled_recall(tuned, test, EVENT, args.seed, args.device)
     print(json.dumps({
         "test_before_training": before["seen"],
         "test_after_training": after["seen"],
