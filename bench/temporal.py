@@ -184,6 +184,8 @@ def main() -> None:
                         help="each clip played backwards is a negative for its own query")
     parser.add_argument("--crop", type=float, default=1.0,
                         help="below 1: random crops of at least this share of each side, the same on every frame")
+    parser.add_argument("--shift", type=float, default=0.0,
+                        help="training windows moved at random by up to this share of a clip, earlier or later")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="where the model trains and embeds (the targets are set for the CPU)")
@@ -220,7 +222,7 @@ def main() -> None:
                         clip_seconds=EVENT)
     plan = TrainingPlan(args.epochs, args.batch_size, args.lr, "all", 0.0, args.seed, warmup=args.warmup,
                         background_negatives=args.background_negatives, reversed_negatives=args.reversed_negatives,
-                        crop=args.crop)
+                        crop=args.crop, shift=args.shift)
     tuned = work / "xclip-tuned"
     trained_at = time.perf_counter()
     report = finetune(settings, read_labels(train), tuned, plan)

@@ -31,3 +31,20 @@ def test_moments_and_backgrounds_of_one_file_come_from_one_pass(video_files, tmp
     assert [m.query for m, _ in decoded.failed] == ["gone"]
     (background,) = decoded.backgrounds
     assert background.path == path and background.start >= 1.5 and background.frames.shape == (4, 32, 32, 3)
+
+
+def test_shifted_windows_are_the_clips_ingest_would_sample_there(video_files):
+    path = str(video_files["h264"])  # 9 s; a clip's 4 frames are 0.25 s apart for a 1 s moment
+    moment = Moment("q", path, 0.5, 1.5)
+    (wide,) = decode_labelled([moment], SPEC, 4, 1.0, margin=3).clips
+    assert wide.wide.shape == (10, 32, 32, 3) and wide.shifts == (-2, 3)  # no window before the file's start
+    (plain,) = decode_labelled([moment], SPEC, 4, 1.0).clips
+    np.testing.assert_array_equal(wide.frames, plain.frames)
+    for slots in (-2, 1, 3):
+        start = 0.5 + 0.25 * slots
+        (moved,) = decode_labelled([Moment("q", path, start, start + 1.0)], SPEC, 4, 1.0).clips
+        np.testing.assert_array_equal(wide.shifted(slots).frames, moved.frames)
+    drawn = {wide.random_shift(random.Random(seed)).frames.tobytes() for seed in range(40)}
+    assert len(drawn) > 1 and plain.random_shift(random.Random(0)) is plain
+    (late,) = decode_labelled([Moment("q", path, 8.0, 9.0)], SPEC, 4, 1.0, margin=2).clips
+    assert late.shifts == (-2, 0)  # nor after its end

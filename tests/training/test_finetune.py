@@ -63,10 +63,11 @@ def test_loss_falls_and_the_checkpoint_ingests_and_searches(run, labels, tmp_pat
 
 def test_an_interrupted_run_resumes_after_its_last_epoch(run, labels, tmp_path):
     out = tmp_path / "tuned"
-    assert _train(run, labels, out, 1).exit_code == 0  # as if stopped after its first epoch
+    assert _train(run, labels, out, 1, "--shift", "0.25").exit_code == 0  # as if stopped after its first epoch
     result = _train(run, labels, out, 3, "--resume")
     assert result.exit_code == 0, result.output
-    assert [e["epoch"] for e in json.loads(result.stdout)["epochs"]] == [0, 1, 2, 3]
+    report = json.loads(result.stdout)
+    assert [e["epoch"] for e in report["epochs"]] == [0, 1, 2, 3] and report["plan"]["shift"] == 0.25
 
 
 def _clip(query: str) -> TrainingClip:

@@ -72,6 +72,7 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, as_json):
 @click.option("--warmup", type=click.FloatRange(0, 0.9), default=0.05, show_default=True, help="Share of the steps over which the learning rate rises to --lr (then it decays on a cosine).")
 @click.option("--background-negatives", type=click.IntRange(0), default=0, show_default=True, help="Clips from labelled files outside all their labelled moments, added to each step as negatives for every query. Use only when each file's labels cover every moment that answers the queries.")
 @click.option("--crop", type=click.FloatRange(0.5, 1.0), default=1.0, show_default=True, help="Below 1: each training clip is a random crop of at least this share of the frame's width and height (the same on every frame), resized back: more variety from the same labels.")
+@click.option("--shift", type=click.FloatRange(0, 0.5), default=0.0, show_default=True, help="Above 0: each training clip's window moves at random by up to this share of its length, earlier or later, as ingest's clips (one every stride) fall around a moment rather than on it.")
 @click.option("--reversed-negatives", is_flag=True, help="Each clip played backwards is a negative for its own query: for events with a direction in time (opening vs closing, arriving vs leaving).")
 @click.option("--train", "parts", type=click.Choice(["light", "all"]), default="light", show_default=True, help="light: what X-CLIP adds to CLIP (prompt generator, cross-frame/MIT modules) and the projections; all: every weight.")
 @click.option("--validation", type=click.FloatRange(0, 0.9), default=0.2, show_default=True, help="Share of the queries held out to measure recall@1 after each epoch.")
@@ -79,7 +80,7 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, as_json):
 @click.option("--resume", is_flag=True, help="Go on with the run saved in --out (after its last finished epoch).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (plan, loss and validation recall per epoch) as JSON.")
 @click.pass_context
-def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, background_negatives, crop,
+def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, background_negatives, crop, shift,
              reversed_negatives, parts, validation, seed, resume, as_json):
     """Fine-tune the library's X-CLIP checkpoint on labelled moments (LABELS as for `vsearch eval`).
 
@@ -107,7 +108,8 @@ def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, backg
         click.echo(f"note: labels line {line}: {problem}", err=True)
     settings = configure_process(settings_from(ctx))
     plan = TrainingPlan(epochs, train_batch, learning_rate, parts, validation, seed, warmup=warmup,
-                        background_negatives=background_negatives, reversed_negatives=reversed_negatives, crop=crop)
+                        background_negatives=background_negatives, reversed_negatives=reversed_negatives, crop=crop,
+                        shift=shift)
     bar = tqdm(unit="step", file=sys.stderr, disable=None, leave=False)
 
     def decoded(count, failed):

@@ -1,12 +1,17 @@
 """Training clips: each labelled moment decoded and sampled exactly as ingest samples a clip (the same
 decoders, frame timing, evenly spread instants, resize and crop), kept as uint8 frames. Each labelled file
 can also give background clips: windows that overlap none of its labelled moments, which `vsearch eval`
-would judge as misses for every query, so training shows them as negatives."""
+would judge as misses for every query, so training shows them as negatives.
+
+A moment can also be decoded with a margin: frames sampled before and after its window at the same spacing
+as the window's own, so that a window shifted by whole frame slots is a slice of them. Ingest's clips start
+every stride, so they fall around a labelled moment rather than on it; shifted windows show training those
+clips too."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,20 @@ from vsearch.media.sample import sample_frame_indices, video_duration
 class TrainingClip:
     moment: Moment
     frames: np.ndarray  # (T, h, w, 3) uint8, resized and cropped for the model
+    # frames at the same spacing `margin` slots either side of `frames`: (T + 2·margin, h, w, 3), or None
+    wide: np.ndarray | None = None
+    margin: int = 0
+    shifts: tuple[int, int] = (0, 0)  # the slots `shifted` takes: the windows that stay inside the file
+
+    def shifted(self, slots: int) -> TrainingClip:
+        """The same moment with its window moved by `slots` frame slots (negative: earlier)."""
+        if slots == 0 or self.wide is None:
+            return self
+        first = self.margin + slots
+        return replace(self, frames=self.wide[first : first + len(self.frames)])
+
+    def random_shift(self, rng: random.Random) -> TrainingClip:
+        return self.shifted(rng.randint(*self.shifts))
 
 
 @dataclass(frozen=True)
@@ -64,22 +83,31 @@ def background_windows(duration: float, labelled: list[tuple[float, float]], cli
     return rng.sample(free, min(count, len(free)))
 
 
-def _decode_file(path: str, windows: list[tuple[float, float]], background_count: int, labelled, spec, num_frames,
-                 clip_seconds, decode_edge, rng) -> tuple[list[np.ndarray], list[tuple[float, float, np.ndarray]]]:
-    """Frames of each window, then of the background windows chosen once the file's length is known; one
-    pass over the file, falling back to the next decoder as ingest does."""
+def _widened(window: tuple[float, float], num_frames: int, margin: int) -> tuple[float, float, int]:
+    """The window `margin` frame slots wider on each side, and its number of instants (same spacing)."""
+    start, end = window
+    slot = (end - start) / num_frames
+    return start - margin * slot, end + margin * slot, num_frames + 2 * margin
+
+
+def _decode_file(path: str, spans: list[tuple[float, float, int]], background_count: int, labelled, spec,
+                 num_frames, clip_seconds, decode_edge, rng):
+    """Frames of each (start, end, instants) span, then of the background windows chosen once the file's
+    length is known; one pass over the file, falling back to the next decoder as ingest does. Returns the
+    spans' stacks, the backgrounds as (start, end, frames), and the file's duration."""
     info = probe(Path(path))
     reasons = []
     for source in sources_for(info, decode_edge):
         try:
             times = source.frame_times()
-            extra = background_windows(video_duration(times, info.duration), labelled, clip_seconds,
-                                       background_count, rng)
-            every = [sample_frame_indices(times, start, end, num_frames) for start, end in windows + extra]
+            duration = video_duration(times, info.duration)
+            extra = background_windows(duration, labelled, clip_seconds, background_count, rng)
+            every = [sample_frame_indices(times, start, end, count) for start, end, count in spans]
+            every += [sample_frame_indices(times, start, end, num_frames) for start, end in extra]
             wanted = sorted({int(i) for indices in every for i in indices})
             frames = {index: resize_and_crop(frame, spec) for index, frame in source.read_frames(wanted)}
             stacks = [np.stack([frames[int(i)] for i in indices]) for indices in every]
-            return stacks[: len(windows)], [(s, e, f) for (s, e), f in zip(extra, stacks[len(windows):])]
+            return stacks[: len(spans)], [(s, e, f) for (s, e), f in zip(extra, stacks[len(spans):])], duration
         except (DecodeError, KeyError) as exc:
             reasons.append(f"{source.name}: {exc}")
         finally:
@@ -87,9 +115,22 @@ def _decode_file(path: str, windows: list[tuple[float, float]], background_count
     raise DecodeError("; ".join(reasons) or "cannot decode")
 
 
+def _moment_clip(moment: Moment, window: tuple[float, float], stack: np.ndarray, num_frames: int, margin: int,
+                 duration: float) -> TrainingClip:
+    if margin == 0:
+        return TrainingClip(moment, stack)
+    slot = (window[1] - window[0]) / num_frames
+    # shifted windows stay inside the file, as ingest's clips do
+    earliest = -min(margin, int(np.floor(window[0] / slot + 1e-6)))
+    latest = min(margin, max(0, int(np.floor((duration - window[1]) / slot + 1e-6))))
+    return TrainingClip(moment, stack[margin : margin + num_frames], stack, margin, (earliest, latest))
+
+
 def decode_labelled(moments: list[Moment], spec: PreprocessSpec, num_frames: int, clip_seconds: float,
-                    decode_edge: int | None = None, backgrounds_per_file: int = 0, seed: int = 0) -> Decoded:
-    """Every moment's clip and up to `backgrounds_per_file` background clips of each labelled file."""
+                    decode_edge: int | None = None, backgrounds_per_file: int = 0, seed: int = 0,
+                    margin: int = 0) -> Decoded:
+    """Every moment's clip (with `margin` extra frame slots each side, for shifted windows) and up to
+    `backgrounds_per_file` background clips of each labelled file."""
     by_file: dict[str, list[Moment]] = {}
     for moment in moments:
         by_file.setdefault(moment.path, []).append(moment)
@@ -99,12 +140,14 @@ def decode_labelled(moments: list[Moment], spec: PreprocessSpec, num_frames: int
         windows = [clip_window(m, clip_seconds) for m in file_moments]
         labelled = [(m.start, m.end) for m in file_moments]
         try:
-            stacks, extra = _decode_file(path, windows, backgrounds_per_file, labelled, spec, num_frames,
-                                         clip_seconds, decode_edge, rng)
+            stacks, extra, duration = _decode_file(path, [_widened(w, num_frames, margin) for w in windows],
+                                                   backgrounds_per_file, labelled, spec, num_frames,
+                                                   clip_seconds, decode_edge, rng)
         except (DecodeError, OSError) as exc:
             failed.extend((m, str(exc)) for m in file_moments)
         else:
-            clips.extend(TrainingClip(m, f) for m, f in zip(file_moments, stacks))
+            clips.extend(_moment_clip(m, w, f, num_frames, margin, duration)
+                         for m, w, f in zip(file_moments, windows, stacks))
             backgrounds.extend(BackgroundClip(path, s, e, f) for s, e, f in extra)
     return Decoded(clips, backgrounds, failed)
 

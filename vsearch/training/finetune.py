@@ -7,8 +7,9 @@ query that appears several times in a batch has several positives (the supervise
 batches need not have distinct queries. Two kinds of extra negatives can join the clips a query is ranked
 against: background clips of the labelled files (outside every labelled moment, so `vsearch eval` would
 call them misses) and, for events that have a direction in time, each clip played backwards (a negative
-for its own query only). Random crops, one window for all frames of a clip, add variety. The learning
-rate warms up, then decays on a cosine.
+for its own query only). Random crops, one window for all frames of a clip, and windows shifted in time
+around the moment (as ingest's clips fall around it) add variety. The learning rate warms up, then decays
+on a cosine.
 
 A share of the moments is held out; its recall@1 (each held-out query against every held-out clip) is
 printed before training and after every epoch. Every epoch ends with a checkpoint folder that
@@ -50,6 +51,7 @@ class TrainingPlan:
     background_negatives: int = 0  # background clips added to each batch as negatives for every query
     reversed_negatives: bool = False  # each clip played backwards is a negative for its own query
     crop: float = 1.0  # < 1: each training clip is a random crop of at least this share of the frame's side
+    shift: float = 0.0  # > 0: each training clip's window moves at random by up to this share of its length
 
 
 @dataclass
@@ -224,6 +226,8 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
         started = time.perf_counter()
         losses = []
         for number, batch in enumerate(batches(train, plan.batch_size, rng)):
+            if plan.shift > 0:
+                batch = [clip.random_shift(rng) for clip in batch]
             negatives = rng.sample(list(backgrounds), min(plan.background_negatives, len(backgrounds)))
             rate = learning_rate_factor((epoch - 1) * per_epoch + number, total, plan.warmup)
             losses.append(trainer.step(batch, negatives, rate))

@@ -55,9 +55,10 @@ def finetune(settings: Settings, labels: Labels, out: Path, plan: TrainingPlan, 
     processor, model = load_pretrained(str(out) if state is not None else settings.model)
     spec = PreprocessSpec.from_image_processor(processor.image_processor)
     edge = spec.prescale_edge() if settings.decoder_prescale else None
-    decoded = decode_labelled(labels.moments, spec, int(model.config.vision_config.num_frames),
-                              settings.clip_seconds, edge, backgrounds_per_file=1 if plan.background_negatives else 0,
-                              seed=plan.seed)
+    num_frames = int(model.config.vision_config.num_frames)
+    decoded = decode_labelled(labels.moments, spec, num_frames, settings.clip_seconds, edge,
+                              backgrounds_per_file=1 if plan.background_negatives else 0, seed=plan.seed,
+                              margin=int(round(plan.shift * num_frames)))
     clips, failed = decoded.clips, decoded.failed
     if on_decoded:
         on_decoded(len(clips), failed)
