@@ -71,3 +71,9 @@ def test_normalize_by_level_table_is_bit_identical_to_the_float_arithmetic():
     fast = normalize(frames, spec)
     assert fast.shape == (2, 8, 3, 12, 10) and fast.dtype == np.float32 and fast.flags.c_contiguous
     np.testing.assert_array_equal(fast, _normalize_values(frames, spec.rescale_factor, spec.mean, spec.std))
+    torch = pytest.importorskip("torch")
+    from vsearch.model.preprocess import normalize_tensor
+
+    on_tensor = normalize_tensor(torch, torch.from_numpy(frames), spec)
+    assert on_tensor.dtype == torch.float32
+    np.testing.assert_array_equal(on_tensor.numpy(), fast)

@@ -33,6 +33,14 @@ def normalize(frames: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return _normalize_values(frames, spec.rescale_factor, spec.mean, spec.std)
 
 
+def normalize_tensor(torch, frames, spec: PreprocessSpec):
+    """`normalize` for a (..., H, W, 3) uint8 torch tensor, on its own device: the level table travels
+    there instead of float pixels (4x the bytes), and the lookup runs there (bit-identical)."""
+    table = torch.from_numpy(_level_table(spec.rescale_factor, spec.mean, spec.std)).to(frames.device)
+    levels = frames.long()
+    return torch.stack([table[channel][levels[..., channel]] for channel in range(3)], dim=-3)
+
+
 def _normalize_values(values, rescale_factor, mean, std) -> np.ndarray:
     values = np.asarray(values).astype(np.float64)
     if rescale_factor is not None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vsearch.model.preprocess import normalize
+from vsearch.model.preprocess import normalize, normalize_tensor
 from vsearch.training.data import BackgroundClip, TrainingClip
 from vsearch.training.recipe import contrastive_loss, learning_rate_factor, random_crops, steps_per_epoch
 
@@ -127,7 +127,11 @@ class Trainer:
 
     def _inputs(self, frames: list[np.ndarray], texts: list[str]):
         torch = self.torch
-        pixels = torch.from_numpy(normalize(np.stack(frames), self.spec)).to(self.device)
+        if self.device == "cpu":
+            pixels = torch.from_numpy(normalize(np.stack(frames), self.spec))
+        else:  # uint8 travels, a quarter of the bytes, and the lookup runs on the device (on one CPU core
+            # it took most of a step on a GPU)
+            pixels = normalize_tensor(torch, torch.from_numpy(np.stack(frames)).to(self.device), self.spec)
         tokens = self.processor.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
                                           return_tensors="pt").to(self.device)
         return pixels, tokens
