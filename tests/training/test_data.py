@@ -25,7 +25,10 @@ def test_moments_and_backgrounds_of_one_file_come_from_one_pass(video_files, tmp
     path = str(video_files["h264"])
     moments = [Moment("first", path, 0.0, 1.0), Moment("second", path, 0.5, 1.5)]
     missing = Moment("gone", str(tmp_path / "none.mp4"), 0.0, 1.0)
-    decoded = decode_labelled(moments + [missing], SPEC, 4, 1.0, backgrounds_per_file=1)
+    progress = []
+    decoded = decode_labelled(moments + [missing], SPEC, 4, 1.0, backgrounds_per_file=1,
+                              on_file=lambda done, files: progress.append((done, files)))
+    assert progress == [(1, 2), (2, 2)]
     assert [c.moment.query for c in decoded.clips] == ["first", "second"]
     assert all(c.frames.shape == (4, 32, 32, 3) and c.frames.dtype == np.uint8 for c in decoded.clips)
     assert [m.query for m, _ in decoded.failed] == ["gone"]

@@ -110,9 +110,16 @@ def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, backg
     plan = TrainingPlan(epochs, train_batch, learning_rate, parts, validation, seed, warmup=warmup,
                         background_negatives=background_negatives, reversed_negatives=reversed_negatives, crop=crop,
                         shift=shift)
-    bar = tqdm(unit="step", file=sys.stderr, disable=None, leave=False)
+    files = tqdm(desc="decoding labelled files", unit="file", file=sys.stderr, disable=None, leave=False)
+    steps = []  # the training bar, once decoding is done
+
+    def decoding(done, total):
+        files.total = total
+        files.update(done - files.n)
 
     def decoded(count, failed):
+        files.close()
+        steps.append(tqdm(unit="step", file=sys.stderr, disable=None, leave=False))
         for moment, reason in failed:
             click.echo(f"note: labels line {moment.line}: cannot decode {moment.path}: {reason}", err=True)
         click.echo(f"{count} labelled clip(s) decoded", err=True)
@@ -120,18 +127,21 @@ def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, backg
     def epoch_done(report):
         recall = "-" if report.validation_recall_at_1 is None else f"{report.validation_recall_at_1:.3f}"
         loss = "-" if report.loss is None else f"{report.loss:.4f}"
-        bar.clear()
+        steps[0].clear()
         click.echo(f"epoch {report.epoch}: loss {loss}, validation recall@1 {recall} ({report.seconds:.1f} s)", err=True)
 
     with sigterm_as_interrupt() as terminated:
         try:
-            report = run_finetune(settings, moments, out, plan, resume=resume, on_decoded=decoded,
-                                  on_epoch=epoch_done, on_step=lambda loss: bar.update(1))
+            report = run_finetune(settings, moments, out, plan, resume=resume, on_decoding=decoding,
+                                  on_decoded=decoded, on_epoch=epoch_done, on_step=lambda loss: steps[0].update(1))
         except KeyboardInterrupt:
-            bar.close()
+            files.close()
+            for bar in steps:
+                bar.close()
             click.echo(f"stopped: {out} holds the last finished epoch; --resume goes on from there", err=True)
             ctx.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
-    bar.close()
+    for bar in steps:
+        bar.close()
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
     click.echo(f"checkpoint in {out}: use it with --model {out}", err=True)

@@ -11,6 +11,7 @@ clips too."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -128,15 +129,15 @@ def _moment_clip(moment: Moment, window: tuple[float, float], stack: np.ndarray,
 
 def decode_labelled(moments: list[Moment], spec: PreprocessSpec, num_frames: int, clip_seconds: float,
                     decode_edge: int | None = None, backgrounds_per_file: int = 0, seed: int = 0,
-                    margin: int = 0) -> Decoded:
+                    margin: int = 0, on_file: Callable[[int, int], None] | None = None) -> Decoded:
     """Every moment's clip (with `margin` extra frame slots each side, for shifted windows) and up to
-    `backgrounds_per_file` background clips of each labelled file."""
+    `backgrounds_per_file` background clips of each labelled file; `on_file(done, files)` after each file."""
     by_file: dict[str, list[Moment]] = {}
     for moment in moments:
         by_file.setdefault(moment.path, []).append(moment)
     rng = random.Random(seed)
     clips, backgrounds, failed = [], [], []
-    for path, file_moments in by_file.items():
+    for done, (path, file_moments) in enumerate(by_file.items(), 1):
         windows = [clip_window(m, clip_seconds) for m in file_moments]
         labelled = [(m.start, m.end) for m in file_moments]
         try:
@@ -149,6 +150,8 @@ def decode_labelled(moments: list[Moment], spec: PreprocessSpec, num_frames: int
             clips.extend(_moment_clip(m, w, f, num_frames, margin, duration)
                          for m, w, f in zip(file_moments, windows, stacks))
             backgrounds.extend(BackgroundClip(path, s, e, f) for s, e, f in extra)
+        if on_file:
+            on_file(done, len(by_file))
     return Decoded(clips, backgrounds, failed)
 
 

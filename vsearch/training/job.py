@@ -32,6 +32,7 @@ def training_precision(setting: str, device: str) -> str:
 
 
 def finetune(settings: Settings, labels: Labels, out: Path, plan: TrainingPlan, *, resume: bool = False,
+             on_decoding: Callable[[int, int], None] | None = None,
              on_decoded: Callable[[int, list], None] | None = None,
              on_epoch: Callable[[EpochReport], None] | None = None,
              on_step: Callable[[float], None] | None = None) -> TrainingReport:
@@ -58,7 +59,7 @@ def finetune(settings: Settings, labels: Labels, out: Path, plan: TrainingPlan, 
     num_frames = int(model.config.vision_config.num_frames)
     decoded = decode_labelled(labels.moments, spec, num_frames, settings.clip_seconds, edge,
                               backgrounds_per_file=1 if plan.background_negatives else 0, seed=plan.seed,
-                              margin=int(round(plan.shift * num_frames)))
+                              margin=int(round(plan.shift * num_frames)), on_file=on_decoding)
     clips, failed = decoded.clips, decoded.failed
     if on_decoded:
         on_decoded(len(clips), failed)
