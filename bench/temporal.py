@@ -114,7 +114,7 @@ def _write(labels: list[dict], path: Path) -> Path:
     return path
 
 
-def small_config(vocab_size: int):
+def small_config(vocab_size: int, mit_layers: int = 1):
     from transformers import XCLIPConfig
 
     return XCLIPConfig(
@@ -123,7 +123,7 @@ def small_config(vocab_size: int):
                          num_attention_heads=2, max_position_embeddings=32),
         vision_config=dict(image_size=SIZE, patch_size=16, num_frames=8, hidden_size=64, intermediate_size=128,
                            num_hidden_layers=3, num_attention_heads=2, mit_hidden_size=64,
-                           mit_intermediate_size=128, mit_num_hidden_layers=1, mit_num_attention_heads=2),
+                           mit_intermediate_size=128, mit_num_hidden_layers=mit_layers, mit_num_attention_heads=2),
     )
 
 
@@ -186,6 +186,10 @@ def main() -> None:
                         help="below 1: random crops of at least this share of each side, the same on every frame")
     parser.add_argument("--shift", type=float, default=0.0,
                         help="training windows moved at random by up to this share of a clip, earlier or later")
+    parser.add_argument("--offset-negatives", type=float, default=0.0,
+                        help="windows moved this share of a clip off each event: negatives for the other queries")
+    parser.add_argument("--mit-layers", type=int, default=1,
+                        help="layers of the small model's multi-frame integration transformer (time order)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="where the model trains and embeds (the targets are set for the CPU)")
@@ -214,15 +218,15 @@ def main() -> None:
     generated = time.perf_counter() - began
 
     words = tuple(dict.fromkeys([*BASE_WORDS, *WORDS]))
-    start = build_checkpoint(work / "xclip-start", small_config(vocab_size=_vocab_size(words)), seed=args.seed,
-                             words=words)
+    config = small_config(vocab_size=_vocab_size(words), mit_layers=args.mit_layers)
+    start = build_checkpoint(work / "xclip-start", config, seed=args.seed, words=words)
     label_sets = {"seen": test, "held_out": unseen}
     before = evaluate_library(start, work / "test", label_sets, work, "before", args.device)
     settings = Settings(data_dir=work / "unused", model=str(start), device=args.device, precision="fp32",
                         clip_seconds=EVENT)
     plan = TrainingPlan(args.epochs, args.batch_size, args.lr, "all", 0.0, args.seed, warmup=args.warmup,
                         background_negatives=args.background_negatives, reversed_negatives=args.reversed_negatives,
-                        crop=args.crop, shift=args.shift)
+                        crop=args.crop, shift=args.shift, offset_negatives=args.offset_negatives)
     tuned = work / "xclip-tuned"
     trained_at = time.perf_counter()
     report = finetune(settings, read_labels(train), tuned, plan)

@@ -3,6 +3,7 @@ ingests and searches, an interrupted run resumes from its last epoch."""
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -63,11 +64,14 @@ def test_loss_falls_and_the_checkpoint_ingests_and_searches(run, labels, tmp_pat
 
 def test_an_interrupted_run_resumes_after_its_last_epoch(run, labels, tmp_path):
     out = tmp_path / "tuned"
-    assert _train(run, labels, out, 1, "--shift", "0.25").exit_code == 0  # as if stopped after its first epoch
+    first = _train(run, labels, out, 1, "--shift", "0.25", "--offset-negatives", "0.5", "--background-negatives", "2")
+    assert first.exit_code == 0, first.output  # as if stopped after its first epoch
     result = _train(run, labels, out, 3, "--resume")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert [e["epoch"] for e in report["epochs"]] == [0, 1, 2, 3] and report["plan"]["shift"] == 0.25
+    assert [e["epoch"] for e in report["epochs"]] == [0, 1, 2, 3]
+    assert report["plan"]["shift"] == 0.25 and report["plan"]["offset_negatives"] == 0.5
+    assert all(e["loss"] is None or np.isfinite(e["loss"]) for e in report["epochs"])
 
 
 def _clip(query: str) -> TrainingClip:

@@ -1,8 +1,9 @@
-"""The training recipe's functions: the loss by hand, the schedule, the crops."""
+"""The training recipe's functions: the loss by hand, the schedule, the crops, which videos each text is ranked
+against."""
 
 import pytest
 
-from vsearch.training.recipe import contrastive_loss, learning_rate_factor, random_crops
+from vsearch.training.recipe import contrastive_loss, learning_rate_factor, random_crops, step_masks
 
 
 def test_the_contrastive_loss_by_hand():
@@ -38,3 +39,19 @@ def test_random_crops_keep_the_shape_and_use_one_window_per_clip():
     assert torch.equal(out[:, :1].expand_as(out), out)  # one window for all frames of a clip
     assert not torch.equal(out[0], out[1])  # another window for another clip
     assert torch.equal(random_crops(torch, clips, 1.0, torch.Generator()), clips)
+
+
+def test_step_masks_rank_each_extra_video_against_the_right_texts():
+    """Clips 0, 1 show text 0, clip 2 text 1; then the three reversed, two offset windows (of clips 0 and 1)
+    and one background."""
+    import torch
+
+    positive, allowed = step_masks(torch, torch.tensor([0, 0, 1]), 2, True, 2, 1)
+    assert positive.shape == allowed.shape == (9, 2)
+    assert positive.nonzero().tolist() == [[0, 0], [1, 0], [2, 1]]
+    assert allowed[:3].all()  # each clip is ranked against every text
+    assert allowed[3:6].tolist() == [[True, False], [True, False], [False, True]]  # reversed: own text only
+    assert allowed[6:8].tolist() == [[False, True], [False, True]]  # offset: every text but its own
+    assert allowed[8].all()  # background: every text
+    positive, allowed = step_masks(torch, torch.tensor([1, 0]), 2, False, 0, 0)
+    assert positive.tolist() == [[False, True], [True, False]] and allowed.all()

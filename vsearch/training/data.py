@@ -41,8 +41,13 @@ class TrainingClip:
         first = self.margin + slots
         return replace(self, frames=self.wide[first : first + len(self.frames)])
 
-    def random_shift(self, rng: random.Random) -> TrainingClip:
-        return self.shifted(rng.randint(*self.shifts))
+    def can_shift(self, slots: int) -> bool:
+        return self.wide is not None and self.shifts[0] <= slots <= self.shifts[1]
+
+    def random_shift(self, rng: random.Random, slots: int | None = None) -> TrainingClip:
+        """Moved by a random number of slots, up to `slots` (default: the margin) either way."""
+        slots = self.margin if slots is None else slots
+        return self.shifted(rng.randint(max(self.shifts[0], -slots), min(self.shifts[1], slots)))
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ Each step takes a batch of (clip, query) pairs and applies a symmetric contrasti
 logits (`XCLIPModel.forward`'s logits_per_video, video-conditioned prompts included): each clip should
 score its own query above the batch's other queries, and each query its clips above the other clips. A
 query that appears several times in a batch has several positives (the supervised form of InfoNCE), so
-batches need not have distinct queries. Two kinds of extra negatives can join the clips a query is ranked
-against: background clips of the labelled files (outside every labelled moment, so `vsearch eval` would
-call them misses) and, for events that have a direction in time, each clip played backwards (a negative
-for its own query only). Random crops, one window for all frames of a clip, and windows shifted in time
+batches need not have distinct queries. Three kinds of extra negatives can join the clips a query is
+ranked against: background clips of the labelled files (outside every labelled moment, so `vsearch eval`
+would call them misses), windows moved partly off each moment (negatives for every query but their own,
+which they partly show) and, for events that have a direction in time, each clip played backwards (a
+negative for its own query only). Random crops, one window for all frames of a clip, and windows shifted in time
 around the moment (as ingest's clips fall around it) add variety. The learning rate warms up, then decays
 on a cosine.
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from vsearch.model.preprocess import normalize, normalize_tensor
 from vsearch.training.data import BackgroundClip, TrainingClip
-from vsearch.training.recipe import contrastive_loss, learning_rate_factor, random_crops, steps_per_epoch
+from vsearch.training.recipe import contrastive_loss, learning_rate_factor, random_crops, step_masks, steps_per_epoch
 
 STATE_FILE = "finetune_state.pt"
 # what X-CLIP adds on top of CLIP, and the projections: about 10 % of base-patch32's weights
@@ -52,6 +53,9 @@ class TrainingPlan:
     reversed_negatives: bool = False  # each clip played backwards is a negative for its own query
     crop: float = 1.0  # < 1: each training clip is a random crop of at least this share of the frame's side
     shift: float = 0.0  # > 0: each training clip's window moves at random by up to this share of its length
+    # > 0: each clip's window moved this share of its length earlier or later (partly the moment, partly not)
+    # is a negative for the batch's other queries: a clip half inside one event must not answer another query
+    offset_negatives: float = 0.0
 
 
 @dataclass
@@ -136,22 +140,21 @@ class Trainer:
                                           return_tensors="pt").to(self.device)
         return pixels, tokens
 
-    def step(self, batch: list[TrainingClip], backgrounds: list[BackgroundClip] = (), rate: float = 1.0) -> float:
-        """One optimiser step at `rate` times the plan's learning rate; returns the loss."""
+    def step(self, batch: list[TrainingClip], backgrounds: list[BackgroundClip] = (), rate: float = 1.0,
+             offsets: list[TrainingClip] = ()) -> float:
+        """One optimiser step at `rate` times the plan's learning rate; returns the loss. `offsets`: windows
+        partly off the batch's moments (one per clip, in order), negatives for every query but their own."""
         torch = self.torch
         self.model.train()
         texts = sorted({c.moment.query for c in batch})
-        owner = [texts.index(c.moment.query) for c in batch]
+        owner = torch.tensor([texts.index(c.moment.query) for c in batch])
         frames = [c.frames for c in batch]
         if self.plan.reversed_negatives:
             frames += [c.frames[::-1] for c in batch]
+        frames += [c.frames for c in offsets]
         frames += [b.frames for b in backgrounds]
-        positive = torch.zeros(len(frames), len(texts), dtype=torch.bool)
-        positive[torch.arange(len(batch)), torch.tensor(owner)] = True
-        allowed = torch.ones_like(positive)
-        if self.plan.reversed_negatives:  # backwards, a clip is known not to show its own query only
-            allowed[len(batch) : 2 * len(batch)] = False
-            allowed[torch.arange(len(batch), 2 * len(batch)), torch.tensor(owner)] = True
+        positive, allowed = step_masks(torch, owner, len(texts), self.plan.reversed_negatives, len(offsets),
+                                       len(backgrounds))
         pixels, tokens = self._inputs(frames, texts)
         if self.plan.crop < 1:
             pixels = random_crops(torch, pixels, self.plan.crop, self.generator)
@@ -230,11 +233,17 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
         started = time.perf_counter()
         losses = []
         for number, batch in enumerate(batches(train, plan.batch_size, rng)):
+            offsets = []
+            if plan.offset_negatives > 0:
+                slots = int(round(plan.offset_negatives * len(batch[0].frames)))
+                offsets = [clip.shifted(rng.choice([s for s in (-slots, slots) if clip.can_shift(s)] or [0]))
+                           for clip in batch]
             if plan.shift > 0:
-                batch = [clip.random_shift(rng) for clip in batch]
+                slots = int(round(plan.shift * len(batch[0].frames)))
+                batch = [clip.random_shift(rng, slots) for clip in batch]
             negatives = rng.sample(list(backgrounds), min(plan.background_negatives, len(backgrounds)))
             rate = learning_rate_factor((epoch - 1) * per_epoch + number, total, plan.warmup)
-            losses.append(trainer.step(batch, negatives, rate))
+            losses.append(trainer.step(batch, negatives, rate, offsets))
             if on_step:
                 on_step(losses[-1])
         done = EpochReport(epoch, round(float(np.mean(losses)), 5) if losses else None,

@@ -59,7 +59,8 @@ def finetune(settings: Settings, labels: Labels, out: Path, plan: TrainingPlan, 
     num_frames = int(model.config.vision_config.num_frames)
     decoded = decode_labelled(labels.moments, spec, num_frames, settings.clip_seconds, edge,
                               backgrounds_per_file=1 if plan.background_negatives else 0, seed=plan.seed,
-                              margin=int(round(plan.shift * num_frames)), on_file=on_decoding)
+                              margin=int(round(max(plan.shift, plan.offset_negatives) * num_frames)),
+                              on_file=on_decoding)
     clips, failed = decoded.clips, decoded.failed
     if on_decoded:
         on_decoded(len(clips), failed)

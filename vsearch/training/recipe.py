@@ -46,3 +46,23 @@ def contrastive_loss(torch, logits, positive, allowed):
     rows = logits[owned]
     per_video = torch.logsumexp(rows, dim=1) - torch.logsumexp(rows.masked_fill(~positive[owned], minus), dim=1)
     return (per_text.mean() + per_video.mean()) / 2
+
+
+def step_masks(torch, owner, texts: int, reversed_negatives: bool, offsets: int, backgrounds: int):
+    """(positive, allowed) for a step's videos against its `texts`: the batch's clips (clip i shows text
+    owner[i]), then each clip reversed if `reversed_negatives`, then `offsets` windows partly off the first
+    clips' moments, then `backgrounds`. A reversed clip is known not to show its own text only; an offset
+    window is neither a positive nor a negative for its own text (it partly shows it) and a negative for
+    the others; a background is a negative for every text."""
+    clips = len(owner)
+    rows = clips * (2 if reversed_negatives else 1) + offsets + backgrounds
+    positive = torch.zeros(rows, texts, dtype=torch.bool)
+    positive[torch.arange(clips), owner] = True
+    allowed = torch.ones_like(positive)
+    first = clips
+    if reversed_negatives:
+        allowed[first : first + clips] = False
+        allowed[torch.arange(first, first + clips), owner] = True
+        first += clips
+    allowed[torch.arange(first, first + offsets), owner[:offsets]] = False
+    return positive, allowed
