@@ -11,9 +11,9 @@ videos as distractors) and evaluates them with `vsearch.evaluation` (as `vsearch
 moment recall@1, before and after training. A control scores the test clips with their frames shuffled
 in time. Prints JSON: the numbers, the loss curve, the recipe, the time taken, the machine.
 
-    python bench/temporal.py                  # the default recipe
+    python bench/temporal.py                  # the default recipe (--shift 0.25 --background-negatives 8)
     python bench/temporal.py --videos-per-sentence 6 --epochs 3   # a quick look
-    python bench/temporal.py --reversed-negatives --crop 0.8      # the recipe's options
+    python bench/temporal.py --offset-negatives 0.5 --crop 0.8    # the recipe's other options
     python bench/temporal.py --device cuda                        # train and embed on a GPU
 """
 
@@ -178,13 +178,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=float, default=0.05)
-    parser.add_argument("--background-negatives", type=int, default=0,
+    parser.add_argument("--background-negatives", type=int, default=8,
                         help="background clips (the square standing still) per step, as negatives for every query")
     parser.add_argument("--reversed-negatives", action=argparse.BooleanOptionalAction, default=False,
                         help="each clip played backwards is a negative for its own query")
     parser.add_argument("--crop", type=float, default=1.0,
                         help="below 1: random crops of at least this share of each side, the same on every frame")
-    parser.add_argument("--shift", type=float, default=0.0,
+    parser.add_argument("--shift", type=float, default=0.25,
                         help="training windows moved at random by up to this share of a clip, earlier or later")
     parser.add_argument("--offset-negatives", type=float, default=0.0,
                         help="windows moved this share of a clip off each event: negatives for the other queries")

@@ -10,7 +10,7 @@ def test_the_temporal_benchmark_runs_and_reports(tmp_path):
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, str(root / "bench" / "temporal.py"), "--videos-per-sentence", "1",
                           "--test-videos-per-sentence", "1", "--epochs", "1", "--reversed-negatives",
-                          "--background-negatives", "2", "--work", str(tmp_path)],
+                          "--offset-negatives", "0.5", "--background-negatives", "2", "--work", str(tmp_path)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout)
