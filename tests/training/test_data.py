@@ -51,3 +51,12 @@ def test_shifted_windows_are_the_clips_ingest_would_sample_there(video_files):
     assert len(drawn) > 1 and plain.random_shift(random.Random(0)) is plain
     (late,) = decode_labelled([Moment("q", path, 8.0, 9.0)], SPEC, 4, 1.0, margin=2).clips
     assert late.shifts == (-2, 0)  # nor after its end
+
+
+def test_an_offset_window_takes_a_side_the_file_allows(video_files):
+    path = str(video_files["h264"])
+    (late,) = decode_labelled([Moment("q", path, 8.0, 9.0)], SPEC, 4, 1.0, margin=2).clips
+    for seed in range(5):  # the file ends with the moment: always the earlier side
+        np.testing.assert_array_equal(late.offset(random.Random(seed), 2).frames, late.shifted(-2).frames)
+    (plain,) = decode_labelled([Moment("q", path, 8.0, 9.0)], SPEC, 4, 1.0).clips
+    assert plain.offset(random.Random(0), 2) is plain and plain.margin == 0 and late.margin == 2

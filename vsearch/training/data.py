@@ -29,10 +29,13 @@ from vsearch.media.sample import sample_frame_indices, video_duration
 class TrainingClip:
     moment: Moment
     frames: np.ndarray  # (T, h, w, 3) uint8, resized and cropped for the model
-    # frames at the same spacing `margin` slots either side of `frames`: (T + 2·margin, h, w, 3), or None
+    # frames at the same spacing, `margin` slots either side of `frames`: (T + 2·margin, h, w, 3), or None
     wide: np.ndarray | None = None
-    margin: int = 0
     shifts: tuple[int, int] = (0, 0)  # the slots `shifted` takes: the windows that stay inside the file
+
+    @property
+    def margin(self) -> int:
+        return 0 if self.wide is None else (len(self.wide) - len(self.frames)) // 2
 
     def shifted(self, slots: int) -> TrainingClip:
         """The same moment with its window moved by `slots` frame slots (negative: earlier)."""
@@ -41,13 +44,16 @@ class TrainingClip:
         first = self.margin + slots
         return replace(self, frames=self.wide[first : first + len(self.frames)])
 
-    def can_shift(self, slots: int) -> bool:
-        return self.wide is not None and self.shifts[0] <= slots <= self.shifts[1]
-
     def random_shift(self, rng: random.Random, slots: int | None = None) -> TrainingClip:
         """Moved by a random number of slots, up to `slots` (default: the margin) either way."""
         slots = self.margin if slots is None else slots
         return self.shifted(rng.randint(max(self.shifts[0], -slots), min(self.shifts[1], slots)))
+
+    def offset(self, rng: random.Random, slots: int) -> TrainingClip:
+        """Moved exactly `slots` earlier or later, on a side the file allows (at random where both do); itself
+        where neither does."""
+        sides = [s for s in (-slots, slots) if self.wide is not None and self.shifts[0] <= s <= self.shifts[1]]
+        return self.shifted(rng.choice(sides)) if sides else self
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,7 @@ def _moment_clip(moment: Moment, window: tuple[float, float], stack: np.ndarray,
     # shifted windows stay inside the file, as ingest's clips do
     earliest = -min(margin, int(np.floor(window[0] / slot + 1e-6)))
     latest = min(margin, max(0, int(np.floor((duration - window[1]) / slot + 1e-6))))
-    return TrainingClip(moment, stack[margin : margin + num_frames], stack, margin, (earliest, latest))
+    return TrainingClip(moment, stack[margin : margin + num_frames], stack, (earliest, latest))
 
 
 def decode_labelled(moments: list[Moment], spec: PreprocessSpec, num_frames: int, clip_seconds: float,

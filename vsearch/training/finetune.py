@@ -236,8 +236,7 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
             offsets = []
             if plan.offset_negatives > 0:
                 slots = int(round(plan.offset_negatives * len(batch[0].frames)))
-                offsets = [clip.shifted(rng.choice([s for s in (-slots, slots) if clip.can_shift(s)] or [0]))
-                           for clip in batch]
+                offsets = [clip.offset(rng, slots) for clip in batch]
             if plan.shift > 0:
                 slots = int(round(plan.shift * len(batch[0].frames)))
                 batch = [clip.random_shift(rng, slots) for clip in batch]
