@@ -29,6 +29,21 @@ def test_no_second_is_left_out(duration):
         assert start <= end + 1e-9
 
 
+@pytest.mark.parametrize("duration", [4.004, 4.5, 4.99])
+def test_a_tail_of_under_a_quarter_clip_makes_no_twin_window(duration):
+    assert plan_windows(duration, 4.0, 4.0) == [(0.0, duration)]
+
+
+def test_a_short_tail_stretches_the_last_window():
+    assert plan_windows(8.5, 4.0, 4.0) == [(0.0, 4.0), (4.0, 8.5)]
+    assert plan_windows(12.5, 4.0, 1.0)[-2:] == [(7.0, 11.0), (8.0, 12.5)]
+
+
+def test_a_tail_of_a_quarter_clip_is_a_window_of_its_own():
+    assert plan_windows(5.0, 4.0, 4.0) == [(0.0, 4.0), (1.0, 5.0)]
+    assert plan_windows(12.0, 4.0, 1.0)[-1] == (8.0, 12.0)
+
+
 def test_stride_longer_than_clip_is_refused():
     with pytest.raises(ValueError):
         plan_windows(10, 2, 3)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 _EPS = 1e-6
+# a last window must show at least this share of a clip that no other window shows (else it stretches the one before)
+TAIL_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,11 @@ class ClipPlan:
 def plan_windows(duration: float, clip_seconds: float, stride_seconds: float) -> list[tuple[float, float]]:
     """Windows of `clip_seconds`, every `stride_seconds`, covering [0, duration] with no gap.
 
-    A video shorter than one clip is one window over all of it; the last window of a longer
-    video ends exactly at its end, so its tail is searchable too.
+    A video shorter than one clip is one window over all of it. The last window of a longer video
+    ends exactly at its end, so its tail is searchable too: it is a window of its own when it adds at
+    least `TAIL_SHARE` of a clip of footage no other window shows; otherwise the window before it
+    stretches to the end (at most that share longer than a clip). A window ending where another one
+    almost does would be that one's twin in every result (a 4.004 s video cut into 0-4 s and 0.004-4.004 s).
     """
     if clip_seconds <= 0 or stride_seconds <= 0:
         raise ValueError("clip and stride must be positive")
@@ -38,10 +43,13 @@ def plan_windows(duration: float, clip_seconds: float, stride_seconds: float) ->
     while start + clip_seconds < duration - _EPS:
         starts.append(start)
         start = round(start + stride_seconds, 9)
-    tail_start = duration - clip_seconds
-    if not starts or tail_start > starts[-1] + _EPS:
-        starts.append(tail_start)
-    return [(s, min(s + clip_seconds, duration)) for s in starts]
+    windows = [(s, s + clip_seconds) for s in starts]
+    new_footage = duration - windows[-1][1]
+    if new_footage >= TAIL_SHARE * clip_seconds - _EPS:
+        windows.append((duration - clip_seconds, duration))
+    elif new_footage > _EPS:
+        windows[-1] = (windows[-1][0], duration)
+    return windows
 
 
 def sample_frame_indices(frame_times: np.ndarray, start: float, end: float, num_frames: int) -> np.ndarray:
