@@ -133,7 +133,7 @@ def evaluate_library(checkpoint: Path, videos: Path, label_sets: dict[str, Path]
     evaluate each labels file against all of it: every query has the other videos as distractors."""
     from vsearch.config import Settings
     from vsearch.evaluation.labels import read_labels
-    from vsearch.evaluation.run import evaluate
+    from vsearch.evaluation.run import SearchSettings, evaluate
     from vsearch.ingest import ingest
     from vsearch.library import Library
 
@@ -142,8 +142,13 @@ def evaluate_library(checkpoint: Path, videos: Path, label_sets: dict[str, Path]
     library = Library(settings)
     try:
         ingest(library, [videos])
-        return {label: evaluate(library, read_labels(path), k=10).runs[0]["metrics"]
-                for label, path in label_sets.items()}
+        units = [SearchSettings("moment"), SearchSettings("clip", group="clip")]
+        out = {}
+        for label, path in label_sets.items():
+            runs = evaluate(library, read_labels(path), k=10, runs=units).runs
+            out[label] = runs[0]["metrics"]  # moments, as `vsearch query` answers
+            out[label + "_clip_unit"] = runs[1]["metrics"]
+        return out
     finally:
         library.close()
 
@@ -186,6 +191,10 @@ def main() -> None:
                         help="below 1: random crops of at least this share of each side, the same on every frame")
     parser.add_argument("--shift", type=float, default=0.25,
                         help="training windows moved at random by up to this share of a clip, earlier or later")
+    parser.add_argument("--shift-from", type=float, default=0.0,
+                        help="share of the epochs trained on the events' own windows before shifting starts")
+    parser.add_argument("--mit-lr-scale", type=float, default=1.0,
+                        help="learning rate of the multi-frame integration transformer over the rest's")
     parser.add_argument("--offset-negatives", type=float, default=0.0,
                         help="windows moved this share of a clip off each event: negatives for the other queries")
     parser.add_argument("--mit-layers", type=int, default=1,
@@ -226,7 +235,8 @@ def main() -> None:
                         clip_seconds=EVENT)
     plan = TrainingPlan(args.epochs, args.batch_size, args.lr, "all", 0.0, args.seed, warmup=args.warmup,
                         background_negatives=args.background_negatives, reversed_negatives=args.reversed_negatives,
-                        crop=args.crop, shift=args.shift, offset_negatives=args.offset_negatives)
+                        crop=args.crop, shift=args.shift, offset_negatives=args.offset_negatives,
+                        shift_from=args.shift_from, mit_learning_rate_scale=args.mit_lr_scale)
     tuned = work / "xclip-tuned"
     trained_at = time.perf_counter()
     report = finetune(settings, read_labels(train), tuned, plan)
@@ -236,6 +246,7 @@ def main() -> None:
     print(json.dumps({
         "test_before_training": before["seen"],
         "test_after_training": after["seen"],
+        "test_after_training_clip_unit": after["seen_clip_unit"],
         "held_out_colour_motion_pairs": {"before_training": before["held_out"], "after_training": after["held_out"]},
         "time_order_control": control,
         "loss_curve": [e.loss for e in report.epochs if e.loss is not None],

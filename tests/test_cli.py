@@ -39,14 +39,27 @@ def test_ingest_query_status_export_reindex(run, library_folder, video_files):
     assert len(summary["indexed"]) == len(GOOD) and len(summary["failed"]) == len(BAD)
     assert set(summary["timings"]) == {"decode", "preprocess", "embed", "write"}
 
-    result = run("query", "a white square", "-k", "3", "--json")
+    result = run("query", "a white square", "-k", "3", "--json", "--group", "clip")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert set(payload) >= {"query", "model", "took_ms", "results"}
+    assert set(payload) >= {"query", "model", "took_ms", "results"} and payload["group"] == "clip"
     assert [r["rank"] for r in payload["results"]] == [1, 2, 3]
     first = payload["results"][0]
-    assert set(first) == {"rank", "score", "clip_id", "video_id", "path", "start", "end"}
+    assert set(first) == {"rank", "score", "clip_id", "video_id", "path", "start", "end", "video"}
     assert os.path.isabs(first["path"]) and isinstance(first["start"], float)
+    assert set(first["video"]) == {"duration", "width", "height", "fps", "codec", "container", "recorded_at",
+                                   "recorded_from", "modified_at"}
+    assert first["video"]["recorded_from"] == "file" and first["video"]["recorded_at"].endswith("+00:00")
+
+    moments = json.loads(run("query", "a white square", "-k", "3", "--json").stdout)  # moments by default
+    assert moments["group"] == "moment" and len(moments["results"]) == 3
+    assert set(moments["results"][0]) == {"rank", "score", "clip_id", "video_id", "path", "start", "end", "peak",
+                                          "clip_ids", "video"}
+    assert moments["results"][0]["score"] == payload["results"][0]["score"]  # the best clip leads both
+    videos = json.loads(run("query", "a white square", "--json", "--group", "video").stdout)["results"]
+    assert len({v["video_id"] for v in videos}) == len(videos) == len(GOOD)
+    assert all(1 <= len(v["moments"]) <= min(3, v["total_moments"]) for v in videos)
+    assert "moment(s)" in run("query", "a white square", "--group", "video", "-k", "1").stdout
 
     table = run("query", "a white square", "-k", "2")
     assert table.exit_code == 0 and len(table.stdout.strip().splitlines()) == 2

@@ -104,12 +104,21 @@ def test_no_wait_exits_75_naming_the_holder(environment, video_files):
         assert code == EXIT_BUSY
         assert f"pid {os.getpid()} on {socket.gethostname()}" in err and "vsearch prune" in err
 
-        waiting = _start(environment, "ingest", str(video_files["short"]), "--json", "-q")
-        time.sleep(8)
-        assert waiting.poll() is None  # it waits for us
-        library.writer.release()
-        code, out, err = _finish(waiting)
-        assert code == 0 and f"waiting for `vsearch prune` (pid {os.getpid()}" in err
+        log = Path(environment["VSEARCH_DATA_DIR"]).parent / "waiting.log"
+        with open(log, "w") as stderr:  # a file, read while it runs: on a loaded machine it may start slowly
+            waiting = subprocess.Popen([sys.executable, "-m", "vsearch", "ingest", str(video_files["short"]),
+                                        "--json", "-q"], env=environment, cwd=ROOT, stdout=subprocess.PIPE,
+                                       stderr=stderr, text=True)
+            deadline = time.monotonic() + 120
+            while "waiting for" not in log.read_text() and waiting.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1)
+            assert waiting.poll() is None  # it waits for us
+            library.writer.release()
+            out, _ = waiting.communicate(timeout=300)
+        err = log.read_text()
+        assert waiting.returncode == 0 and "Traceback" not in err
+        assert f"waiting for `vsearch prune` (pid {os.getpid()}" in err
         assert json.loads(out)["indexed"] == [str(video_files["short"])]
     finally:
         library.close()

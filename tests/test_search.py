@@ -81,10 +81,10 @@ def test_top10_equals_brute_force_forward(clip_library, brute_force, query):
 
 
 def test_rerank_in_chunks_gives_the_same_ranking(clip_library, brute_force, monkeypatch):
-    import vsearch.search
+    import vsearch.rerank
 
     clips = library_status(clip_library)["clips"]
-    monkeypatch.setattr(vsearch.search, "RERANK_CHUNK", 7)  # several chunks, the last one short
+    monkeypatch.setattr(vsearch.rerank, "RERANK_CHUNK", 7)  # several chunks, the last one short
     response = search(clip_library, QUERIES[0], k=10, overfetch=clips)
     assert response.ranking == "xclip" and response.candidates == clips
     _assert_same_ranking(response.results, brute_force(QUERIES[0]), 10)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     prompt_features: bool = True
     # stage 1 fetches k x overfetch candidates for the exact rerank; see bench/overfetch.py
     overfetch: int = Field(default=50, ge=1)  # from bench/overfetch.py: see README, Ranking
+    # a moment's clips score at most this many of the query's score spreads (standard deviations of its
+    # candidates' exact scores) below the moment's best clip; see vsearch.moments and README, Moments
+    moment_tolerance: float = Field(default=0.5, ge=0)
     # exact (flat) search below this many clips, an approximate index from here on; see bench/query.py
     index_threshold: int = Field(default=50_000, ge=1)
     # the approximate index: "ivf" (k-means inverted lists; holds its recall for text queries at 1M

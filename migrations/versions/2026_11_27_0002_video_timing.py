@@ -21,5 +21,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("videos") as batch:
-        batch.drop_column("timing")
+    # ALTER TABLE ... DROP COLUMN, not a batch copy: SQLite would drop the old videos table, and with foreign
+    # keys on, every clip with it
+    op.drop_column("videos", "timing")

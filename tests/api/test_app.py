@@ -29,6 +29,37 @@ def test_search_returns_the_cli_shape_with_media_urls(client):
     assert not {r["clip_id"] for r in page2["results"]} & {r["clip_id"] for r in body["results"]}
 
 
+def test_moments_by_default_clips_and_videos_on_request(client):
+    moments = client.get("/search", params={"q": "a white square", "k": 3}).json()
+    assert moments["group"] == "moment"
+    first = moments["results"][0]
+    assert first["clip_id"] in first["clip_ids"] and first["start"] <= first["peak"] <= first["end"]
+    assert first["preview_url"] == f"/clips/{first['clip_id']}/preview" and first["video"]["duration"] > 0
+    clips = client.get("/search", params={"q": "a white square", "k": 3, "group": "clip"}).json()
+    assert clips["group"] == "clip" and "clip_ids" not in clips["results"][0]
+    assert clips["results"][0]["score"] == first["score"]
+    videos = client.get("/search", params={"q": "a white square", "k": 2, "group": "video"}).json()
+    assert videos["group"] == "video" and len(videos["results"]) == 2
+    best = videos["results"][0]
+    assert best["video_id"] == first["video_id"] and best["moments"][0]["clip_id"] == first["clip_id"]
+    assert best["total_moments"] >= len(best["moments"]) >= 1 and best["video_url"].endswith("/file")
+    page2 = client.get("/search", params={"q": "a white square", "k": 2, "group": "video", "offset": 2}).json()
+    assert not {r["video_id"] for r in page2["results"]} & {r["video_id"] for r in videos["results"]}
+    assert client.get("/search", params={"q": "a", "group": "scene"}).status_code == 422
+
+
+def test_a_timeline_scores_every_clip_of_the_video(client):
+    clips = client.get("/search", params={"q": "a white square", "k": 1000, "group": "clip"}).json()["results"]
+    video = clips[0]["video_id"]
+    line = client.get(f"/videos/{video}/timeline", params={"q": "a white square"}).json()
+    assert line["video_id"] == video and line["ranking"] == "xclip" and line["video"]["duration"] > 0
+    mine = sorted((r for r in clips if r["video_id"] == video), key=lambda r: r["start"])
+    assert [c["clip_id"] for c in line["clips"]] == [r["clip_id"] for r in mine]
+    assert [c["score"] for c in line["clips"]] == pytest.approx([r["score"] for r in mine], rel=1e-5)
+    assert client.get("/videos/999999/timeline", params={"q": "a"}).status_code == 404
+    assert client.get(f"/videos/{video}/timeline", params={"q": " "}).status_code == 422
+
+
 @pytest.mark.parametrize("params", [{"q": ""}, {"q": "x" * 1001}, {"q": "a", "k": 0}, {"q": "a", "k": 1001}, {}])
 def test_bad_parameters_are_422(client, params):
     assert client.get("/search", params=params).status_code == 422
@@ -74,7 +105,7 @@ def test_new_clips_become_searchable_without_restart(library, video_files, tmp_p
     client = TestClient(create_app(library.settings, library=library))
 
     def everything():
-        return client.get("/search", params={"q": "a", "k": 1000, "rerank": "false"}).json()["results"]
+        return client.get("/search", params={"q": "a", "k": 1000, "rerank": "false", "group": "clip"}).json()["results"]
 
     before = len(everything())
     other = Library(library.settings, model=library.model)  # another process's view of the same data dir
@@ -110,7 +141,7 @@ def test_api_key_guards_everything_but_health(ingested):
 def test_preview_of_a_file_browsers_cannot_play(client, video_files):
     import av
 
-    results = client.get("/search", params={"q": "a", "k": 100, "rerank": "false"}).json()["results"]
+    results = client.get("/search", params={"q": "a", "k": 100, "rerank": "false", "group": "clip"}).json()["results"]
     avi = next(r for r in results if r["path"].endswith("mjpeg.avi"))
     webm = next(r for r in results if r["path"].endswith("vp9.webm"))
     assert avi["playable"] is False and webm["playable"] is True
@@ -123,15 +154,16 @@ def test_preview_of_a_file_browsers_cannot_play(client, video_files):
 
 
 def test_routes_run_off_the_event_loop():
-    """Routes that read the database are plain functions, run in the thread pool; search waits for its turn on
-    the loop and runs its body in the pool."""
+    """Routes that read the database are plain functions, run in the thread pool; search and the timeline (both
+    run the text encoder) wait for their turn on the loop and run their bodies in the pool."""
     import inspect
 
     from vsearch.api import routes
 
     on_the_loop = {r.path for r in routes.router.routes if inspect.iscoroutinefunction(r.endpoint)}
-    assert routes.router.routes and on_the_loop == {"/search"}
+    assert routes.router.routes and on_the_loop == {"/search", "/videos/{video_id}/timeline"}
     assert "run_in_threadpool(_search_page" in inspect.getsource(routes.search_clips)
+    assert "run_in_threadpool(_timeline" in inspect.getsource(routes.video_timeline)
 
 
 def test_health_answers_while_searches_wait(ingested, monkeypatch):

@@ -43,7 +43,7 @@ def test_clips_committed_by_another_process_become_searchable(library, video_fil
         seen, statuses = [], []
         try:
             while process.poll() is None:
-                response = client.get("/search", params={"q": "a white square", "k": 1000})
+                response = client.get("/search", params={"q": "a white square", "k": 1000, "group": "clip"})
                 statuses.append(response.status_code)
                 if response.status_code == 200:
                     seen.append(len(response.json()["results"]))
@@ -59,7 +59,7 @@ def test_clips_committed_by_another_process_become_searchable(library, video_fil
         assert any(initial < count < initial + NEW_VIDEOS * CLIPS_PER_VIDEO for count in seen), (
             f"no query saw the ingest half done: {seen}"
         )
-        final = client.get("/search", params={"q": "a white square", "k": 1000}).json()
+        final = client.get("/search", params={"q": "a white square", "k": 1000, "group": "clip"}).json()
         assert len(final["results"]) == initial + NEW_VIDEOS * CLIPS_PER_VIDEO
         assert final["ranking"] == "xclip"
         paths = {r["path"] for r in final["results"]}

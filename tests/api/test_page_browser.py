@@ -57,7 +57,7 @@ def test_open_query_see_thumbnails_click_and_play(server, browser, video_files):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(f"{server}/?q=a+white+square")
+    browser.get(f"{server}/?q=a+white+square&group=clip")
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".result[data-clip-id]")) >= 4)
     assert browser.find_element(By.ID, "q").get_attribute("value") == "a white square"
@@ -80,10 +80,49 @@ def test_a_file_browsers_cannot_play_plays_its_preview(server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(f"{server}/?q=a+white+square")
+    browser.get(f"{server}/?q=a+white+square&group=clip")
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: any("mjpeg.avi" in c.text for c in d.find_elements(By.CSS_SELECTOR, ".result")))
     next(c for c in browser.find_elements(By.CSS_SELECTOR, ".result") if "mjpeg.avi" in c.text).click()
     wait.until(lambda d: d.execute_script(
         "const v = document.getElementById('video'); return !v.paused && v.currentTime > 0;"))
     assert "/preview" in browser.execute_script("return document.getElementById('video').currentSrc")
+
+
+def test_moments_by_default_and_the_unit_toggle(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    browser.get(f"{server}/?q=a+white+square")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: "moments in" in d.find_element(By.ID, "status").text)
+    assert Select(browser.find_element(By.ID, "group")).first_selected_option.get_attribute("value") == "moment"
+    cards = browser.find_elements(By.CSS_SELECTOR, ".result")
+    assert cards and all("×" in c.find_element(By.CLASS_NAME, "facts").text for c in cards)  # video facts
+    Select(browser.find_element(By.ID, "group")).select_by_value("video")
+    wait.until(lambda d: "videos in" in d.find_element(By.ID, "status").text)
+    videos = [c.get_attribute("data-video-id") for c in browser.find_elements(By.CSS_SELECTOR, ".result")]
+    assert len(videos) == len(set(videos)) == 3
+    assert "group=video" in browser.current_url
+    assert all("moment" in c.text for c in browser.find_elements(By.CSS_SELECTOR, ".result"))
+
+
+def test_a_click_on_a_timeline_plays_from_there(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{server}/?q=a+white+square&group=video")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: any("vp9.webm" in c.text for c in d.find_elements(By.CSS_SELECTOR, ".result")))
+    card = next(c for c in browser.find_elements(By.CSS_SELECTOR, ".result") if "vp9.webm" in c.text)
+    canvas = card.find_element(By.CSS_SELECTOR, "canvas.timeline")
+    wait.until(lambda d: canvas.get_attribute("data-ready") == "1")
+    duration = float(canvas.get_attribute("data-duration"))
+    width = canvas.size["width"]
+    # three quarters along the strip (offsets are from its centre)
+    ActionChains(browser).move_to_element_with_offset(canvas, int(width * 0.25), 0).click().perform()
+    wait.until(lambda d: d.execute_script(
+        "const v = document.getElementById('video'); return !v.paused && v.currentTime > 0;"))
+    current = browser.execute_script("return document.getElementById('video').currentTime")
+    assert 0.75 * duration - 0.3 <= current <= 0.75 * duration + 1.5

@@ -11,22 +11,24 @@ import errno
 import shutil
 import tempfile
 import time
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path as FilePath
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from starlette.background import BackgroundTask
 
-from vsearch.api.schemas import Health, Result, SearchPage
+from vsearch.api.schemas import Health, MomentResult, Result, SearchPage, TimelinePage, VideoResult
 from vsearch.errors import EmptyLibraryError
 from vsearch.library import Library
 from vsearch.media.preview import browser_playable, make_preview, preview_path
 from vsearch.media.thumbnails import make_thumbnail, thumbnail_path
 from vsearch.search import search
 from vsearch.store import repo
+from vsearch.timeline import timeline
 
 router = APIRouter()
 
@@ -50,6 +52,7 @@ async def search_clips(
     k: Annotated[int, Query(ge=1, le=1000, description="How many results")] = 10,
     offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
     rerank: Annotated[bool, Query(description="Rank by X-CLIP's exact score")] = True,
+    group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit: moment (the default), clip or video")] = "moment",
 ) -> SearchPage:
     if not q.strip():
         raise HTTPException(422, "q is blank")
@@ -57,29 +60,58 @@ async def search_clips(
     # One inference at a time (the model's threads already use every core). Searches wait for their
     # turn here, on the event loop, so waiting ones hold none of the thread pool the other routes use.
     async with state.search_lock:
-        return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank)
+        return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank, group)
 
 
-def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool) -> SearchPage:
+def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool, group: str) -> SearchPage:
     started = time.perf_counter()
     try:
         library.refresh()
-        response = search(library, q, k, rerank=rerank, offset=offset)
+        response = search(library, q, k, rerank=rerank, offset=offset, group=group)
     except EmptyLibraryError as exc:
         metrics.observe(time.perf_counter() - started)
-        return SearchPage(query=q, model=library.settings.model_id, took_ms=0.0, ranking="none", candidates=0,
-                          notice=str(exc), results=[], offset=offset, next_offset=None)
+        return SearchPage(query=q, model=library.settings.model_id, took_ms=0.0, ranking="none", group=group,
+                          candidates=0, notice=str(exc), results=[], offset=offset, next_offset=None)
     metrics.observe(time.perf_counter() - started)
-    with library.store.session() as session:
-        formats = repo.video_formats(session, sorted({r.video_id for r in response.results}))
-    results = [
-        Result(**r.__dict__, thumbnail_url=f"/clips/{r.clip_id}/thumbnail", video_url=f"/videos/{r.video_id}/file",
-               preview_url=f"/clips/{r.clip_id}/preview", playable=browser_playable(*formats.get(r.video_id, (None, None))))
-        for r in response.results
-    ]
-    more = response.candidates > offset + len(results) and len(results) == k
+    playable = {r.video_id: browser_playable(r.video.container, r.video.codec) for r in response.results}
+    if group == "video":
+        results = [VideoResult(**{**asdict(r), "moments": [_result(m, playable[r.video_id]) for m in r.moments]},
+                               video_url=f"/videos/{r.video_id}/file",
+                               thumbnail_url=f"/clips/{r.moments[0].clip_id}/thumbnail", playable=playable[r.video_id])
+                   for r in response.results]
+    else:
+        results = [_result(r, playable[r.video_id]) for r in response.results]
     return SearchPage(**{**response.as_json(), "results": results}, offset=offset,
-                      next_offset=offset + k if more else None)
+                      next_offset=offset + k if response.more and len(results) == k else None)
+
+
+def _result(r, playable: bool) -> Result:
+    shape = MomentResult if hasattr(r, "clip_ids") else Result
+    return shape(**asdict(r), thumbnail_url=f"/clips/{r.clip_id}/thumbnail", video_url=f"/videos/{r.video_id}/file",
+                  preview_url=f"/clips/{r.clip_id}/preview", playable=playable)
+
+
+@router.get("/videos/{video_id}/timeline", response_model=TimelinePage)
+async def video_timeline(
+    request: Request,
+    library: LibraryDep,
+    video_id: RowId,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for")],
+    rerank: Annotated[bool, Query(description="Score by X-CLIP's exact score")] = True,
+) -> TimelinePage:
+    """Every clip of the video with its score for `q`, in time order: where in the video the query matches."""
+    if not q.strip():
+        raise HTTPException(422, "q is blank")
+    async with request.app.state.search_lock:  # it runs the text encoder, as a search does
+        found = await run_in_threadpool(_timeline, library, video_id, q, rerank)
+    if found is None:
+        raise HTTPException(404, "no such video")
+    return TimelinePage(**found.as_json())
+
+
+def _timeline(library: Library, video_id: int, q: str, rerank: bool):
+    library.refresh()
+    return timeline(library, video_id, q, rerank)
 
 
 @router.get("/videos/{video_id}/file", response_class=FileResponse)

@@ -5,7 +5,21 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 
+class VideoFacts(BaseModel):
+    duration: float | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    codec: str | None
+    container: str | None
+    recorded_at: str | None  # ISO 8601 UTC: the container's creation_time, else the file's mtime
+    recorded_from: str | None  # "container" or "file"
+    modified_at: str
+
+
 class Result(BaseModel):
+    """A clip (group=clip)."""
+
     rank: int
     score: float
     clip_id: int
@@ -17,6 +31,29 @@ class Result(BaseModel):
     video_url: str
     preview_url: str  # a browser-playable transcode of the clip alone (starts at 0)
     playable: bool  # whether browsers play the original file (else use preview_url)
+    video: VideoFacts | None = None
+
+
+class MomentResult(Result):
+    """A moment (group=moment): a run of neighbouring clips; clip_id and score are its best clip's."""
+
+    peak: float  # the best clip's midpoint
+    clip_ids: list[int]  # every clip of the run, in time order
+
+
+class VideoResult(BaseModel):
+    """group=video: one video, best first, with its best moments."""
+
+    rank: int
+    score: float
+    video_id: int
+    path: str
+    video_url: str
+    thumbnail_url: str  # its best moment's
+    playable: bool
+    moments: list[MomentResult]
+    total_moments: int
+    video: VideoFacts | None = None
 
 
 class SearchPage(BaseModel):
@@ -24,11 +61,29 @@ class SearchPage(BaseModel):
     model: str
     took_ms: float
     ranking: str
+    group: str = "moment"
     candidates: int
     notice: str | None = None
-    results: list[Result]
+    results: list[MomentResult] | list[Result] | list[VideoResult]
     offset: int
     next_offset: int | None
+
+
+class TimelineClip(BaseModel):
+    clip_id: int
+    start: float
+    end: float
+    score: float
+
+
+class TimelinePage(BaseModel):
+    query: str
+    video_id: int
+    path: str
+    ranking: str
+    video: VideoFacts
+    notice: str | None = None
+    clips: list[TimelineClip]  # every clip of the video, in time order
 
 
 class Health(BaseModel):

@@ -19,6 +19,7 @@ from vsearch.cli.group import (
     settings_from,
     sigterm_as_interrupt,
 )
+from vsearch.results import GROUPS
 
 
 @cli.command()
@@ -82,26 +83,33 @@ def _clock(seconds: float) -> str:
 
 @cli.command()
 @click.argument("text")
-@click.option("-k", "--top-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many clips.")
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many results.")
+@click.option("--group", type=click.Choice(GROUPS), default=GROUPS[0], show_default=True,
+              help="Result unit: moments (runs of neighbouring clips that match alike), single clips, or videos "
+                   "(each with its best moments).")
+@click.option("--offset", type=click.IntRange(0, 100_000), default=0, help="Results to skip (the next page).")
 @click.option("--no-rerank", is_flag=True, help="Stage 1 only: rank by embedding cosine, skip X-CLIP's exact score.")
 @click.option("--overfetch", type=click.IntRange(1, 1000), help="Stage 1 fetches k x this many candidates to rerank [env VSEARCH_OVERFETCH; default 50].")
-@click.option("--json", "as_json", is_flag=True, help='One JSON object: {"query", "model", "took_ms", "ranking", "results": [...]}.')
+@click.option("--json", "as_json", is_flag=True, help='One JSON object: {"query", "model", "took_ms", "ranking", "group", "results": [...]}.')
 @click.pass_context
-def query(ctx, text, k, no_rerank, overfetch, as_json):
-    """Find the clips that best match TEXT, best first.
+def query(ctx, text, k, group, offset, no_rerank, overfetch, as_json):
+    """Find the moments (or clips, or videos) that best match TEXT, best first.
 
     Candidates come from the vector index (embedding cosine); the best k x overfetch of them are
     then ranked by X-CLIP's own video-text score (its logits_per_video), which is the `score`.
+    A moment's score is its best clip's; its span covers the neighbouring clips that score close to it.
 
     \b
       vsearch query "eating spaghetti"
       vsearch query "a dog catching a ball" -k 20 --json | jq '.results[0].path'
+      vsearch query "a goal" --group video      # which videos, each with its best moments
     """
     from vsearch.search import search
 
     if not text.strip():
         raise click.BadParameter("the query is empty", param_hint="TEXT")
-    response = search(open_library(ctx), text, k, rerank=not no_rerank, overfetch=overfetch)
+    response = search(open_library(ctx), text, k, rerank=not no_rerank, overfetch=overfetch, offset=offset,
+                      group=group)
     if response.notice:
         click.echo(f"note: {response.notice}", err=True)
     if as_json:
@@ -110,10 +118,13 @@ def query(ctx, text, k, no_rerank, overfetch, as_json):
     if not response.results:
         click.echo("no results", err=True)
     for r in response.results:
-        click.echo(f"{r.rank:>3}  {r.score:7.4f}  {r.path}  {_clock(r.start)}–{_clock(r.end)}")
-    click.echo(f"{len(response.results)} result(s) in {response.took_ms:.0f} ms ({response.ranking})", err=True)
-
-
+        if group == "video":
+            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {r.path}  ({r.total_moments} moment(s))")
+            for m in r.moments:
+                click.echo(f"       {m.score:7.4f}  {_clock(m.start)}–{_clock(m.end)}")
+        else:
+            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {r.path}  {_clock(r.start)}–{_clock(r.end)}")
+    click.echo(f"{len(response.results)} {group}(s) in {response.took_ms:.0f} ms ({response.ranking})", err=True)
 
 
 @cli.command()
@@ -241,13 +252,23 @@ def db():
 @db.command()
 @click.pass_context
 def upgrade(ctx):
-    """Apply the schema migrations to the newest version."""
-    from vsearch.store.db import current_revision, make_engine
+    """Apply the schema migrations to the newest version, then record the facts a newer schema keeps
+    (recording dates) for videos indexed before it, by probing their files: nothing is embedded again."""
+    from vsearch.ingest.facts import fill_missing_facts
+    from vsearch.store.db import current_revision, make_engine, open_store
     from vsearch.store.db import upgrade as run_upgrade
 
     settings = settings_from(ctx.parent)
     engine = make_engine(settings.database_url)
     run_upgrade(engine)
     click.echo(f"database at revision {current_revision(engine)}", err=True)
+    engine.dispose()
+    store = open_store(settings.database_url)
+    try:
+        filled = fill_missing_facts(store)
+    finally:
+        store.close()
+    if filled:
+        click.echo(f"recorded the dates of {filled} video(s) indexed before this schema", err=True)
 
 

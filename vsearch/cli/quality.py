@@ -16,10 +16,11 @@ from vsearch.cli.group import EXIT_INTERRUPTED, EXIT_TERMINATED, cli, open_libra
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Results per query (ranks past k count as no hit).")
 @click.option("--no-rerank", is_flag=True, help="Stage 1 only, as `query --no-rerank`.")
 @click.option("--overfetch", type=click.IntRange(1, 1000), help="As `query --overfetch` [env VSEARCH_OVERFETCH; default 50].")
-@click.option("--compare", "compare", multiple=True, metavar="KEY=VALUE[,...]", help="Another run beside the first, with these changed: rerank=on|off, overfetch=N (repeatable).")
+@click.option("--compare", "compare", multiple=True, metavar="KEY=VALUE[,...]", help="Another run beside the first, with these changed: rerank=on|off, overfetch=N, group=moment|clip, tolerance=T (the moments' closeness; repeatable).")
+@click.option("--group", type=click.Choice(["moment", "clip"]), default="moment", show_default=True, help="The result unit judged, as `query --group`.")
 @click.option("--json", "as_json", is_flag=True, help="Everything as JSON: each run's measures and per-query rows, the lines left out.")
 @click.pass_context
-def evaluate(ctx, labels, k, no_rerank, overfetch, compare, as_json):
+def evaluate(ctx, labels, k, no_rerank, overfetch, compare, group, as_json):
     """Measure search quality on labelled moments (LABELS: JSON Lines or CSV).
 
     Each line names a relevant moment: {"query": "...", "path": "...", "start": s, "end": e}
@@ -31,6 +32,7 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, as_json):
     \b
       vsearch eval labels.jsonl
       vsearch eval labels.jsonl --compare rerank=off --compare overfetch=10
+      vsearch eval labels.jsonl --compare group=clip --compare tolerance=1
     """
     from vsearch.evaluation.labels import LabelsError, read_labels
     from vsearch.evaluation.report import as_table, problems
@@ -41,7 +43,7 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, as_json):
         moments = read_labels(labels)
     except LabelsError as exc:
         raise click.BadParameter(str(exc), param_hint="LABELS") from exc
-    base = SearchSettings("default", not no_rerank, overfetch)
+    base = SearchSettings("default", not no_rerank, overfetch, group)
     try:
         runs = [base] + [SearchSettings.parse(text, base) for text in compare]
     except ValueError as exc:

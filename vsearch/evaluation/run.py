@@ -24,11 +24,14 @@ class SearchSettings:
     name: str = "default"
     rerank: bool = True
     overfetch: int | None = None  # None: the library's setting
+    group: str = "moment"  # the result unit judged: "moment" (as `vsearch query` answers) or "clip"
+    tolerance: float | None = None  # moments: None is the library's setting
 
     @classmethod
     def parse(cls, text: str, base: "SearchSettings") -> "SearchSettings":
-        """`rerank=off`, `overfetch=10`, or both, comma-separated: `base` with those changed."""
-        rerank, overfetch = base.rerank, base.overfetch
+        """`rerank=off`, `overfetch=10`, `group=clip`, `tolerance=1.0`, comma-separated: `base` with those
+        changed."""
+        rerank, overfetch, group, tolerance = base.rerank, base.overfetch, base.group, base.tolerance
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, _, value = part.partition("=")
             key, value = key.strip().lower(), value.strip().lower()
@@ -36,13 +39,26 @@ class SearchSettings:
                 rerank = value in ("on", "true", "1", "yes")
             elif key == "overfetch" and value.isdigit() and int(value) >= 1:
                 overfetch = int(value)
+            elif key == "group" and value in ("moment", "clip"):
+                group = value
+            elif key == "tolerance" and _non_negative(value):
+                tolerance = float(value)
             else:
-                raise ValueError(f"cannot compare {part!r}: use rerank=on|off or overfetch=N (N >= 1)")
-        return cls(text.strip(), rerank, overfetch)
+                raise ValueError(f"cannot compare {part!r}: use rerank=on|off, overfetch=N (N >= 1), "
+                                 "group=moment|clip or tolerance=T (T >= 0)")
+        return cls(text.strip(), rerank, overfetch, group, tolerance)
 
     def as_json(self, library: Library) -> dict:
         return {"name": self.name, "rerank": self.rerank,
-                "overfetch": self.overfetch or library.settings.overfetch}
+                "overfetch": self.overfetch or library.settings.overfetch, "group": self.group,
+                "tolerance": self.tolerance if self.tolerance is not None else library.settings.moment_tolerance}
+
+
+def _non_negative(value: str) -> bool:
+    try:
+        return float(value) >= 0
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -87,7 +103,8 @@ def evaluate(library: Library, labels: Labels, k: int = 10, runs: list[SearchSet
     for settings in runs or [SearchSettings()]:
         outcomes, took, rankings = [], [], set()
         for query, spans in answerable.items():
-            response = search(library, query, k, rerank=settings.rerank, overfetch=settings.overfetch)
+            response = search(library, query, k, rerank=settings.rerank, overfetch=settings.overfetch,
+                              group=settings.group, tolerance=settings.tolerance)
             ranked = [Span(r.path, r.start, r.end) for r in response.results]
             outcomes.append(judge(query, ranked, spans))
             took.append(response.took_ms)

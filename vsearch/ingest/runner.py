@@ -15,6 +15,7 @@ import numpy as np
 
 from vsearch.faults import is_disconnect
 from vsearch.ingest.changes import FileState, find_changes, sweep
+from vsearch.ingest.facts import fill_missing_facts, recorded_date
 from vsearch.ingest.summary import IngestSummary
 from vsearch.ingest.workers import DecodeBudget, DecodePool
 from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, VideoReset, VideoStarted
@@ -71,6 +72,7 @@ def _ingest(library: Library, paths: list[Path], reembed: bool, progress) -> Ing
     model_id = settings.model_id
     changes = find_changes(library.store, paths, model_id)
     _mend_features(library, changes)
+    fill_missing_facts(library.store, changes.unchanged)  # videos indexed before the library recorded them
     summary.unchanged = len(changes.unchanged)
     for path, size, mtime, reason in changes.unreadable:
         _write_failure(library, FileState(path, size, mtime, ""), reason, summary)
@@ -263,6 +265,7 @@ def _write_video(library: Library, index: ClipIndex, item: _Pending) -> None:
         video.duration, video.width, video.height, video.fps = started.duration, info.width, info.height, info.fps
         video.codec, video.container, video.rotation = info.codec, info.container, info.rotation
         video.decoder, video.num_clips, video.timing = started.decoder, len(ordinals), started.timing
+        video.recorded_at, video.recorded_from = recorded_date(info, state.mtime_ns)
         session.add(video)
         session.flush()
         clips = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from vsearch.errors import DecodeError
@@ -25,6 +26,7 @@ class VideoProbe:
     duration: float | None  # as the container states it (may be missing or wrong)
     # frames per second for timing frames by their order when their timestamps say nothing: see stated_frame_rate
     order_fps: float | None = None
+    created: datetime | None = None  # when it was recorded, as the container says (creation_time), in UTC
 
 
 # Frame rates outside this range are not taken from a file's headers to time its frames by their order:
@@ -71,6 +73,32 @@ def _is_attached_picture(stream) -> bool:
         return bool(int(stream.disposition) & 0x400)  # AV_DISPOSITION_ATTACHED_PIC
     except (TypeError, ValueError):
         return False
+
+
+# A camera with no clock set writes its epoch (1904 in QuickTime, 1970 elsewhere): not a recording date.
+_EARLIEST_DATE = datetime(1971, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_creation_time(text: str | None) -> datetime | None:
+    """A container's `creation_time` tag ("2024-06-01T12:34:56.000000Z", or without a zone, meaning UTC)
+    as an aware UTC datetime; None when it is missing, unreadable or a zeroed clock's epoch."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace(" ", "T"))
+    except ValueError:
+        return None
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value if value >= _EARLIEST_DATE else None
+
+
+def creation_time(container, stream) -> datetime | None:
+    """The recording date the file states: the container's tag, else the video stream's."""
+    for metadata in (container.metadata, stream.metadata):
+        value = parse_creation_time((metadata or {}).get("creation_time"))
+        if value is not None:
+            return value
+    return None
 
 
 def iter_decoded(container, stream) -> Iterator:
@@ -140,6 +168,7 @@ def probe(path: Path) -> VideoProbe:
             fps=float(rate) if rate else None,
             duration=duration if duration and duration > 0 else None,
             order_fps=stated_frame_rate(stream),
+            created=creation_time(container, stream),
         )
     finally:
         container.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -50,6 +50,10 @@ class Video(Base):
     # timestamps equal)" (vsearch.media.decode.frame_timing)
     timing: Mapped[str | None] = mapped_column(Text)
     num_clips: Mapped[int] = mapped_column(Integer, default=0)
+    # when it was recorded: the container's creation_time when it states one, else the file's mtime;
+    # recorded_from says which ("container" or "file")
+    recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    recorded_from: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     clips: Mapped[list["Clip"]] = relationship(
@@ -60,7 +64,7 @@ class Video(Base):
 class Clip(Base):
     __tablename__ = "clips"
     # never reuse a deleted id: ids are the FAISS index's ids
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (Index("ix_clips_video_ordinal", "video_id", "ordinal"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)

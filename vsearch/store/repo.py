@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from vsearch.store.models import Clip, LibraryMeta, Video
@@ -51,6 +51,11 @@ def videos_under(session: Session, folder: str) -> list[Video]:
 
 def all_videos(session: Session) -> list[Video]:
     return list(session.scalars(select(Video).order_by(Video.path)))
+
+
+def videos_lacking_facts(session: Session) -> list[Video]:
+    """Indexed videos with no recording date: indexed before the schema had one."""
+    return list(session.scalars(select(Video).where(Video.status == "indexed", Video.recorded_at.is_(None))))
 
 
 def videos_with_clips_from(session: Session, first_id: int) -> list[Video]:
@@ -128,6 +133,39 @@ def clips_with_videos(session: Session, ids: Sequence[int]) -> dict[int, tuple[C
     return {clip.id: (clip, video) for clip, video in rows}
 
 
+def clip_spans(session: Session, ids: Sequence[int]) -> dict[int, tuple[int, int, float, float]]:
+    """(video id, ordinal, start, end) of the clips among `ids` that exist."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Clip.id, Clip.video_id, Clip.ordinal, Clip.start_time, Clip.end_time)
+        .where(Clip.id.in_([int(i) for i in ids]))
+    ).all()
+    return {int(row[0]): (int(row[1]), int(row[2]), float(row[3]), float(row[4])) for row in rows}
+
+
+def clips_in_range(session: Session, video_id: int, first: int, last: int) -> list[tuple]:
+    """(id, ordinal, start, end, embedding) of a video's clips with ordinals first..last."""
+    rows = session.execute(
+        select(Clip.id, Clip.ordinal, Clip.start_time, Clip.end_time, Clip.embedding)
+        .where(Clip.video_id == video_id, Clip.ordinal >= first, Clip.ordinal <= last)
+        .order_by(Clip.ordinal)
+    ).all()
+    return [(int(r[0]), int(r[1]), float(r[2]), float(r[3]), r[4]) for r in rows]
+
+
+def clips_at(session: Session, positions: Sequence[tuple[int, int]], chunk: int = 500) -> list[tuple]:
+    """(id, video id, ordinal, start, end, embedding) of the clips at (video id, ordinal) `positions`."""
+    rows = []
+    for first in range(0, len(positions), chunk):
+        wanted = [(int(v), int(o)) for v, o in positions[first : first + chunk]]
+        rows += session.execute(
+            select(Clip.id, Clip.video_id, Clip.ordinal, Clip.start_time, Clip.end_time, Clip.embedding)
+            .where(tuple_(Clip.video_id, Clip.ordinal).in_(wanted))
+        ).all()
+    return [(int(r[0]), int(r[1]), int(r[2]), float(r[3]), float(r[4]), r[5]) for r in rows]
+
+
 def iter_clips(session: Session, chunk: int = 1000) -> Iterator[tuple[Clip, Video]]:
     """Every clip with its video, ordered by video path then clip ordinal, streamed."""
     for video in session.scalars(select(Video).where(Video.status == "indexed").order_by(Video.path)).all():
@@ -156,6 +194,12 @@ def indexed_video(session: Session, video_id: int) -> Video | None:
     """The video, when it is indexed (a failed file has no clips to show)."""
     video = session.get(Video, video_id)
     return video if video is not None and video.status == "indexed" else None
+
+
+def videos_by_id(session: Session, ids: Sequence[int]) -> list[Video]:
+    if not ids:
+        return []
+    return list(session.scalars(select(Video).where(Video.id.in_([int(i) for i in ids]))))
 
 
 def clip_with_video(session: Session, clip_id: int) -> tuple[Clip, Video] | None:
