@@ -56,6 +56,9 @@ class TrainingPlan:
     # > 0: each clip's window moved this share of its length earlier or later (partly the moment, partly not)
     # is a negative for the batch's other queries: a clip half inside one event must not answer another query
     offset_negatives: float = 0.0
+    shift_from: float = 0.0  # share of the epochs trained on the moments' own windows before shifting starts
+    # the learning rate of the multi-frame integration transformer (where time order enters) over the rest's
+    mit_learning_rate_scale: float = 1.0
 
 
 @dataclass
@@ -119,7 +122,13 @@ class Trainer:
         self.device = device
         self.parameters = trainable(model, plan.parts)
         # beta2 0.98 and eps 1e-6 as CLIP trained: with 0.999 the contrastive loss spikes and collapses
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=plan.learning_rate, betas=(0.9, 0.98), eps=1e-6)
+        # one group unless the MIT's rate differs (a saved optimiser state then has the same groups)
+        scaled = plan.mit_learning_rate_scale != 1.0
+        mit = {id(p) for name, p in model.named_parameters() if scaled and name.startswith("mit.")}
+        groups = [{"params": [p for p in self.parameters if id(p) not in mit], "scale": 1.0},
+                  {"params": [p for p in self.parameters if id(p) in mit], "scale": plan.mit_learning_rate_scale}]
+        groups = [g for g in groups if g["params"]]
+        self.optimizer = torch.optim.AdamW(groups, lr=plan.learning_rate, betas=(0.9, 0.98), eps=1e-6)
         self.max_tokens = int(model.config.text_config.max_position_embeddings)
         self.generator = torch.Generator().manual_seed(plan.seed)
 
@@ -164,7 +173,7 @@ class Trainer:
         logits = output.logits_per_video.float()  # (clips, texts)
         loss = contrastive_loss(torch, logits, positive.to(self.device), allowed.to(self.device))
         for group in self.optimizer.param_groups:
-            group["lr"] = self.plan.learning_rate * rate
+            group["lr"] = self.plan.learning_rate * rate * group.get("scale", 1.0)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.torch.nn.utils.clip_grad_norm_(self.parameters, 1.0)  # one odd batch must not undo the run
@@ -237,7 +246,7 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
             if plan.offset_negatives > 0:
                 slots = int(round(plan.offset_negatives * len(batch[0].frames)))
                 offsets = [clip.offset(rng, slots) for clip in batch]
-            if plan.shift > 0:
+            if plan.shift > 0 and epoch > plan.shift_from * plan.epochs:
                 slots = int(round(plan.shift * len(batch[0].frames)))
                 batch = [clip.random_shift(rng, slots) for clip in batch]
             negatives = rng.sample(list(backgrounds), min(plan.background_negatives, len(backgrounds)))
