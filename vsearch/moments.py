@@ -8,7 +8,9 @@ units.
 
 A moment's edges do not depend on which clips were stage-1 candidates: starting from a candidate, the walk
 first climbs to the best clip around it, then grows left and right, and every clip it looks at is scored
-exactly (`Neighbours` fetches and scores them on demand). Moments of one video never overlap: a candidate
+exactly (`rerank.Neighbourhood` fetches and scores them on demand). Candidates seed moments best first, and
+moments keep that order: a page needs only the walks of the moments it shows (and those before it), and the
+list never changes order as more of it is made, so pages never repeat or skip a moment. Moments of one video never overlap: a candidate
 inside an earlier moment's span belongs to that moment, and a moment stops growing at a clip that overlaps
 another one.
 """
@@ -61,20 +63,23 @@ class MomentGrouper:
     close: float  # how far below a run's best clip a member may score: tolerance x spread
     taken: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # video id -> moment spans
 
+    def add(self, seed: ScoredClip) -> Moment | None:
+        """The moment around `seed`, or None when an earlier moment holds it. Seeds are given best first, so
+        moments come in the order their first clip has in the clip ranking (best first, except where a walk
+        climbed to a clip stage 1 had not fetched, which then scores above its seed)."""
+        if self._overlaps_taken(seed):
+            return None
+        best = self._climb(seed)
+        members = self._grow(best)
+        moment = Moment(best.video_id, members[0].start, members[-1].end, round((best.start + best.end) / 2, 6),
+                        best.score, best.clip_id, [m.clip_id for m in members])
+        self.taken.setdefault(best.video_id, []).append((moment.start, moment.end))
+        return moment
+
     def group(self, candidates: list[ScoredClip]) -> list[Moment]:
-        """The moments seeded by `candidates` that no earlier moment holds, best first."""
-        moments = []
-        for seed in sorted(candidates, key=lambda c: (-c.score, c.clip_id)):
-            if self._overlaps_taken(seed):
-                continue  # inside a moment found already
-            best = self._climb(seed)
-            members = self._grow(best)
-            moment = Moment(best.video_id, members[0].start, members[-1].end, round((best.start + best.end) / 2, 6),
-                            best.score, best.clip_id, [m.clip_id for m in members])
-            self.taken.setdefault(best.video_id, []).append((moment.start, moment.end))
-            moments.append(moment)
-        moments.sort(key=lambda m: (-m.score, m.clip_id))
-        return moments
+        """The moments seeded by all of `candidates`, in seed order (best seed first)."""
+        moments = [self.add(seed) for seed in sorted(candidates, key=lambda c: (-c.score, c.clip_id))]
+        return [m for m in moments if m is not None]
 
     def _overlaps_taken(self, clip: ScoredClip) -> bool:
         return any(clip.start < end and start < clip.end for start, end in self.taken.get(clip.video_id, ()))

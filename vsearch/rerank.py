@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from vsearch.library import Library
 
 RERANK_CHUNK = 512  # candidates scored per call: about 100 MB of float32 features at most
-NEIGHBOUR_WINDOW = 8  # clips fetched on each side of a clip a moment reaches for, in one query
+NEIGHBOUR_WINDOW = 4  # clips fetched on each side of a clip a moment reaches for, in one query
 
 
 class MissingFeatures(Exception):
@@ -64,18 +64,22 @@ class Neighbourhood:
             self.clips[(clip.video_id, clip.ordinal)] = clip
 
     def candidates(self, scored: list[tuple[float, int]]) -> list[ScoredClip]:
-        """The candidates (score, clip id) as ScoredClips, remembered, with their next neighbours on both
-        sides fetched and scored in one go (most moments need no more)."""
+        """The candidates (score, clip id) as ScoredClips, remembered."""
         spans = repo.clip_spans(self.session, [i for _, i in scored])
         clips = [ScoredClip(i, *spans[i], score) for score, i in scored if i in spans]
         self.add(clips)
-        wanted = {(c.video_id, c.ordinal + step) for c in clips for step in (-1, 1)}
-        wanted = {key for key in wanted if key[1] >= 0 and key not in self.clips and not self._looked_up(*key)}
+        return clips
+
+    def prefetch(self, seeds: list[ScoredClip]) -> None:
+        """The clips around `seeds` (NEIGHBOUR_WINDOW on each side), fetched and scored in one go: the walks
+        from the first seeds of a page then find their neighbours already scored."""
+        wanted = {(c.video_id, o) for c in seeds
+                  for o in range(max(0, c.ordinal - NEIGHBOUR_WINDOW), c.ordinal + NEIGHBOUR_WINDOW + 1)}
+        wanted = sorted(key for key in wanted if key not in self.clips and not self._looked_up(*key))
         if wanted:
-            self._fetch(repo.clips_at(self.session, sorted(wanted)))
+            self._fetch(repo.clips_at(self.session, wanted))
             for video_id, ordinal in wanted:
                 self.fetched.setdefault(video_id, []).append((ordinal, ordinal))
-        return clips
 
     def _fetch(self, rows: list[tuple]) -> None:
         """Score and remember clips given as (id, video id, ordinal, start, end, embedding)."""

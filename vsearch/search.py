@@ -12,20 +12,17 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from vsearch.errors import EmptyLibraryError
-from vsearch.model.xclip import normalize_rows
+from vsearch.filters import SearchFilter, allowed_clips
 from vsearch.moments import MomentGrouper, group_videos, score_spread
-from vsearch.rerank import MissingFeatures, Neighbourhood, cosine_scores, exact_scores
+from vsearch.rerank import Neighbourhood
 from vsearch.results import GROUPS, MomentResult, SearchResponse, SearchResult, VideoFacts, VideoResult
+from vsearch.retrieve import QueryScorer
 from vsearch.store import repo
 
 if TYPE_CHECKING:
     from vsearch.library import Library
 
-EXACT = "xclip"  # scores are X-CLIP's logits_per_video
-COSINE = "embedding-cosine"  # stage 1 only: cosine of clip and text embeddings
 MOMENTS_PER_VIDEO = 3  # moments listed with each video in the video unit
 # a query's score spread (which says how close a moment's clips score) is measured over this many of its best
 # stage-1 candidates, whatever k and overfetch are, so a moment's edges do not change with them
@@ -33,9 +30,11 @@ SPREAD_CANDIDATES = 200
 
 
 def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfetch: int | None = None,
-           offset: int = 0, group: str = "clip", tolerance: float | None = None) -> SearchResponse:
+           offset: int = 0, group: str = "clip", tolerance: float | None = None,
+           filters: SearchFilter | None = None) -> SearchResponse:
     """Results `offset`..`offset + k` for `text`, best first, in `group`'s unit (GROUPS). `tolerance`: how
-    far below a moment's best clip its members may score, in units of the query's score spread."""
+    far below a moment's best clip its members may score, in units of the query's score spread. `filters`:
+    only videos that pass them, applied inside the retrieve stage (a rare set still fills the page)."""
     if group not in GROUPS:
         raise ValueError(f"unknown result unit {group!r}: use one of {', '.join(GROUPS)}")
     library.check_model()
@@ -51,11 +50,13 @@ def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfe
         )
     model = library.model  # loaded once per library; not part of the query's time
     started = time.perf_counter()
-    query = QueryScorer(library, model, model.text_projections([text])[0], rerank)
+    text_projection = model.text_projections([text])[0]
     # whole blocks of k x overfetch: every page inside a block reranks the same candidates, so pages never
     # repeat or skip a result
     block = k * (overfetch or library.settings.overfetch) if rerank or group != "clip" else None
     with library.store.session() as session:
+        allowed = allowed_clips(session, filters) if filters is not None and filters.active else None
+        query = QueryScorer(library, model, text_projection, rerank, allowed)
         if group == "clip":
             results, candidates, more = _clips(session, query, offset, k, block)
         else:
@@ -64,67 +65,6 @@ def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfe
     took = (time.perf_counter() - started) * 1000
     return SearchResponse(text, model_id or library.settings.model_id, took, query.ranking, candidates, query.notice,
                           results, group, more)
-
-
-class QueryScorer:
-    """One query's text, its stage-1 candidates, and how its clips are scored (exactly while it can)."""
-
-    def __init__(self, library: Library, model, text_projection: np.ndarray, rerank: bool):
-        self.library, self.model, self.text_projection = library, model, text_projection
-        self.ranking, self.notice = COSINE, None
-        if rerank:
-            self.ranking, self.notice = _exact_or_why(library)
-
-    def candidates(self, session, fetch: int) -> list[tuple[float, int]]:
-        """The first `fetch` of stage 1 (cosine, clip id), of clips that still exist."""
-        scores, ids = self.library.index().search(normalize_rows(self.text_projection)[None], fetch)
-        return [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
-
-    def score(self, ids: list[int], vectors: dict[int, np.ndarray]) -> np.ndarray:
-        """The clips' scores: exact, or stage 1's cosine once exact scoring is off or has failed."""
-        if self.ranking == EXACT:
-            try:
-                return exact_scores(self.library, self.model, self.text_projection, ids, vectors)
-            except MissingFeatures as missing:
-                self.ranking, self.notice = COSINE, _lacking(missing.args[0])
-        return cosine_scores(self.text_projection, ids, vectors)
-
-    def neighbour_score(self, ids: list[int], vectors: dict[int, np.ndarray]) -> np.ndarray:
-        """Like `score`, but a neighbour without features only stops a moment from growing into it."""
-        if self.ranking == EXACT:
-            try:
-                return exact_scores(self.library, self.model, self.text_projection, ids, vectors)
-            except MissingFeatures:
-                return np.full(len(ids), -np.inf, np.float32)
-        return cosine_scores(self.text_projection, ids, vectors)
-
-    def scored(self, session, found: list[tuple[float, int]]) -> list[tuple[float, int]]:
-        """`found` rescored and ranked, best first."""
-        vectors = repo.clip_vectors(session, [i for _, i in found])
-        found = [(s, i) for s, i in found if i in vectors]  # a clip deleted since the index was loaded
-        if self.ranking != EXACT or not found:
-            return found
-        ids = [i for _, i in found]
-        scores = self.score(ids, vectors)
-        if self.ranking != EXACT:  # features were missing: stage 1's order stands
-            return found
-        order = np.argsort(-scores, kind="stable")
-        return [(float(scores[j]), ids[j]) for j in order]
-
-
-def _exact_or_why(library: Library) -> tuple[str, str | None]:
-    if library.features() is not None:
-        return EXACT, None
-    if not library.settings.prompt_features:
-        return COSINE, "prompt features are turned off: ranked by embedding cosine (stage 1) only"
-    return COSINE, ("no prompt features stored: ranked by embedding cosine (stage 1) only; `vsearch ingest` "
-                    "of the library's folders stores them again")
-
-
-def _lacking(count: int) -> str:
-    return (f"{count} candidate(s) lack prompt features (ingested without them, or the feature file was cut "
-            "short): ranked by embedding cosine (stage 1) only; `vsearch ingest` of their folders stores them "
-            "again (with --reembed if they were left out)")
 
 
 def _clips(session, query: QueryScorer, offset: int, k: int, block: int | None):
@@ -141,24 +81,39 @@ def _clips(session, query: QueryScorer, offset: int, k: int, block: int | None):
 
 
 def _grouped(session, query: QueryScorer, offset: int, k: int, block: int, group: str, tolerance: float):
-    """Moments (or videos) block by block of candidates until the page is full or the index runs out: each
-    block's moments come after the previous block's, so every page reads the same list."""
+    """Moments (or videos) from the candidates, best seed first, block by block, until the page is full (and
+    one more unit says whether a next page has any) or the index runs out. Each block's moments come after the
+    previous block's, and within a block in seed order: every page reads the same list."""
     wanted = offset + k
     moments, grouper, fetched, exhausted = [], None, 0, False
     neighbourhood = Neighbourhood(session, query.neighbour_score)
     block = max(block, SPREAD_CANDIDATES)
-    while not exhausted and _units(moments, group) < wanted + 1:
+    later = []  # seeds of the fetched blocks not walked from yet, in order
+    while not exhausted and _units(moments, group) <= wanted:
         fetched += block
         found = query.candidates(session, fetched)
         exhausted = len(found) < fetched
         scored = query.scored(session, found[fetched - block :])
+        if not scored:
+            break
         if grouper is None:
             sample = {i for _, i in found[:SPREAD_CANDIDATES]}
             spread = score_spread(s for s, i in scored if i in sample)
             grouper = MomentGrouper(neighbourhood, tolerance * spread)
-        moments += grouper.group(neighbourhood.candidates(scored))
-        if not scored:
-            break
+        seeds = sorted(neighbourhood.candidates(scored), key=lambda c: (-c.score, c.clip_id))
+        neighbourhood.prefetch(seeds[: max(0, wanted + 1 - len(moments))])
+        for number, seed in enumerate(seeds):
+            moment = grouper.add(seed)
+            if moment is not None:
+                moments.append(moment)
+                if _units(moments, group) > wanted:
+                    later = seeds[number + 1 :]
+                    break
+    if group == "video":  # each video on the page gets every moment its seeds in these blocks make
+        shown = {m.video_id for m in moments}
+        rest = [seed for seed in later if seed.video_id in shown]
+        neighbourhood.prefetch(rest)
+        moments += [m for m in map(grouper.add, rest) if m is not None]
     units = group_videos(moments, MOMENTS_PER_VIDEO) if group == "video" else moments
     page = units[offset:wanted]
     video_ids = {u.video_id for u in page}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vsearch.results import VideoFacts
-from vsearch.search import QueryScorer
+from vsearch.retrieve import QueryScorer
 from vsearch.store import repo
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from starlette.background import BackgroundTask
 
 from vsearch.api.schemas import Health, MomentResult, Result, SearchPage, TimelinePage, VideoResult
 from vsearch.errors import EmptyLibraryError
+from vsearch.filters import FilterError, SearchFilter
 from vsearch.library import Library
 from vsearch.media.preview import browser_playable, make_preview, preview_path
 from vsearch.media.thumbnails import make_thumbnail, thumbnail_path
@@ -53,21 +54,31 @@ async def search_clips(
     offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
     rerank: Annotated[bool, Query(description="Rank by X-CLIP's exact score")] = True,
     group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit: moment (the default), clip or video")] = "moment",
+    folders: Annotated[list[str] | None, Query(alias="in", max_length=1000, description="Only videos under this folder or matching this glob (repeatable: any of them)")] = None,
+    after: Annotated[str | None, Query(max_length=40, description="Only videos recorded on or after this date (ISO 8601)")] = None,
+    before: Annotated[str | None, Query(max_length=40, description="Only videos recorded before this date (ISO 8601)")] = None,
+    min_duration: Annotated[float | None, Query(ge=0, description="Only videos at least this many seconds long")] = None,
+    max_duration: Annotated[float | None, Query(ge=0, description="Only videos at most this many seconds long")] = None,
 ) -> SearchPage:
     if not q.strip():
         raise HTTPException(422, "q is blank")
+    try:
+        filters = SearchFilter.parse(folders or (), after, before, min_duration, max_duration)
+    except FilterError as exc:
+        raise HTTPException(422, str(exc)) from exc
     state = request.app.state
     # One inference at a time (the model's threads already use every core). Searches wait for their
     # turn here, on the event loop, so waiting ones hold none of the thread pool the other routes use.
     async with state.search_lock:
-        return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank, group)
+        return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank, group, filters)
 
 
-def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool, group: str) -> SearchPage:
+def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool, group: str,
+                 filters: SearchFilter) -> SearchPage:
     started = time.perf_counter()
     try:
         library.refresh()
-        response = search(library, q, k, rerank=rerank, offset=offset, group=group)
+        response = search(library, q, k, rerank=rerank, offset=offset, group=group, filters=filters)
     except EmptyLibraryError as exc:
         metrics.observe(time.perf_counter() - started)
         return SearchPage(query=q, model=library.settings.model_id, took_ms=0.0, ranking="none", group=group,

@@ -90,9 +90,15 @@ def _clock(seconds: float) -> str:
 @click.option("--offset", type=click.IntRange(0, 100_000), default=0, help="Results to skip (the next page).")
 @click.option("--no-rerank", is_flag=True, help="Stage 1 only: rank by embedding cosine, skip X-CLIP's exact score.")
 @click.option("--overfetch", type=click.IntRange(1, 1000), help="Stage 1 fetches k x this many candidates to rerank [env VSEARCH_OVERFETCH; default 50].")
+@click.option("--in", "folders", multiple=True, metavar="FOLDER", help="Only videos under this folder (or matching this glob, e.g. '*/2024/*'); repeatable: under any of them.")
+@click.option("--after", metavar="DATE", help="Only videos recorded on or after DATE (YYYY-MM-DD[THH:MM], UTC unless a zone is given).")
+@click.option("--before", metavar="DATE", help="Only videos recorded before DATE.")
+@click.option("--min-duration", type=click.FloatRange(0), metavar="SECONDS", help="Only videos at least this long.")
+@click.option("--max-duration", type=click.FloatRange(0), metavar="SECONDS", help="Only videos at most this long.")
 @click.option("--json", "as_json", is_flag=True, help='One JSON object: {"query", "model", "took_ms", "ranking", "group", "results": [...]}.')
 @click.pass_context
-def query(ctx, text, k, group, offset, no_rerank, overfetch, as_json):
+def query(ctx, text, k, group, offset, no_rerank, overfetch, folders, after, before, min_duration, max_duration,
+          as_json):
     """Find the moments (or clips, or videos) that best match TEXT, best first.
 
     Candidates come from the vector index (embedding cosine); the best k x overfetch of them are
@@ -103,13 +109,21 @@ def query(ctx, text, k, group, offset, no_rerank, overfetch, as_json):
       vsearch query "eating spaghetti"
       vsearch query "a dog catching a ball" -k 20 --json | jq '.results[0].path'
       vsearch query "a goal" --group video      # which videos, each with its best moments
+      vsearch query "fireworks" --in ~/Videos/2024 --after 2024-12-31 --max-duration 600
+
+    The recorded date is the container's creation time, else the file's modification time.
     """
+    from vsearch.filters import FilterError, SearchFilter
     from vsearch.search import search
 
     if not text.strip():
         raise click.BadParameter("the query is empty", param_hint="TEXT")
+    try:
+        filters = SearchFilter.parse(folders, after, before, min_duration, max_duration)
+    except FilterError as exc:
+        raise click.UsageError(str(exc)) from exc
     response = search(open_library(ctx), text, k, rerank=not no_rerank, overfetch=overfetch, offset=offset,
-                      group=group)
+                      group=group, filters=filters)
     if response.notice:
         click.echo(f"note: {response.notice}", err=True)
     if as_json:

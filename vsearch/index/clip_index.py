@@ -110,20 +110,38 @@ class ClipIndex:
             self._gpu = faiss.index_cpu_to_gpu(self._resources, 0, self.index)
         return self._gpu
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) of shape (len(queries), k'), k' = min(k, size); best first."""
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of shape (len(queries), k'), k' = min(k, size); best first. `allowed`: search only
+        among these ids (exact for the flat index; an approximate one scans its usual breadth, so it may
+        return fewer than k of a rare set: see vsearch.search for the fallback)."""
         k = min(k, len(self))
-        if k <= 0:
+        if k <= 0 or (allowed is not None and len(allowed) == 0):
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         fetch = min(k + len(self.removed), int(self.index.ntotal))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
         with _few_threads_for(len(queries)):
-            scores, ids = self._searcher().search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+            if allowed is None:
+                scores, ids = self._searcher().search(queries, fetch)
+            else:
+                scores, ids = self.index.search(queries, fetch, params=self._restricted(allowed))
         if not self.removed:
             return scores, ids
         keep = ~np.isin(ids, list(self.removed))
         rows = [(s[m][:k], i[m][:k]) for s, i, m in zip(scores, ids, keep)]
         width = min(len(r[0]) for r in rows)
         return np.stack([r[0][:width] for r in rows]), np.stack([r[1][:width] for r in rows])
+
+    def _restricted(self, allowed: np.ndarray):
+        """Search parameters that keep to `allowed`, at the index's tuned breadth (parameters passed to a search
+        replace the index's own, so the breadth is set again here)."""
+        import faiss
+
+        self._selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))  # kept alive
+        if self.spec.kind == "ivf":
+            return faiss.SearchParametersIVF(sel=self._selector, nprobe=int(_inner(self.index).nprobe))
+        if self.spec.kind == "hnsw":
+            return faiss.SearchParametersHNSW(sel=self._selector, efSearch=int(_inner(self.index).hnsw.efSearch))
+        return faiss.SearchParameters(sel=self._selector)
 
     @classmethod
     def from_chunks(cls, dim: int, spec: IndexSpec, chunks: Iterable[tuple[np.ndarray, np.ndarray]],

@@ -1,0 +1,113 @@
+"""Retrieve: a query's stage-1 candidates (FAISS, or a scan of a filter's rare set) and how its clips are
+scored: X-CLIP's exact score while the prompt features are there, else the embedding cosine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vsearch.model.xclip import normalize_rows
+from vsearch.rerank import MissingFeatures, cosine_scores, exact_scores
+from vsearch.store import repo
+
+if TYPE_CHECKING:
+    from vsearch.library import Library
+
+EXACT = "xclip"  # scores are X-CLIP's logits_per_video
+COSINE = "embedding-cosine"  # stage 1 only: cosine of clip and text embeddings
+# A filter that lets through at most this many clips is searched by reading their vectors from the database
+# when the index is approximate: its usual search breadth would see too few of them.
+SCAN_CLIPS = 20_000
+SCAN_CHUNK = 2_000
+
+
+class QueryScorer:
+    """One query's text, its stage-1 candidates, and how its clips are scored (exactly while it can)."""
+
+    def __init__(self, library: Library, model, text_projection: np.ndarray, rerank: bool,
+                 allowed: np.ndarray | None = None):
+        self.library, self.model, self.text_projection = library, model, text_projection
+        self.allowed = allowed  # None: every clip; else the ids a filter lets through
+        self.ranking, self.notice = COSINE, None
+        if rerank:
+            self.ranking, self.notice = _exact_or_why(library)
+        self._scanned: list[tuple[float, int]] | None = None
+
+    def candidates(self, session, fetch: int) -> list[tuple[float, int]]:
+        """The first `fetch` of stage 1 (cosine, clip id), best first, among the allowed clips."""
+        index = self.library.index()
+        query = normalize_rows(self.text_projection)[None]
+        if self.allowed is None:
+            scores, ids = index.search(query, fetch)
+        elif self._scanned is not None or (index.spec.kind != "flat" and len(self.allowed) <= SCAN_CLIPS):
+            return self._scan(session)[:fetch]
+        else:
+            scores, ids = index.search(query, fetch, allowed=self.allowed)
+            if int((ids[0] >= 0).sum()) < min(fetch, len(self.allowed)):  # an approximate index's usual breadth
+                # saw too few of the set
+                return self._scan(session)[:fetch]
+        return [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+    def _scan(self, session) -> list[tuple[float, int]]:
+        """Every allowed clip by cosine, from the database's vectors: exact, whatever the index (a rare set is
+        cheaper read than searched for in an approximate index that keeps few of them in its usual breadth)."""
+        if self._scanned is None:
+            ids = self.allowed.tolist()
+            found: list[int] = []
+            parts = [np.zeros(0, np.float32)]
+            for start in range(0, len(ids), SCAN_CHUNK):
+                vectors = repo.clip_vectors(session, ids[start : start + SCAN_CHUNK])
+                chunk = [i for i in ids[start : start + SCAN_CHUNK] if i in vectors]
+                found += chunk
+                parts.append(cosine_scores(self.text_projection, chunk, vectors))
+            scores = np.concatenate(parts)
+            order = np.argsort(-scores, kind="stable")
+            self._scanned = [(float(scores[j]), found[j]) for j in order]
+        return self._scanned
+
+    def score(self, ids: list[int], vectors: dict[int, np.ndarray]) -> np.ndarray:
+        """The clips' scores: exact, or stage 1's cosine once exact scoring is off or has failed."""
+        if self.ranking == EXACT:
+            try:
+                return exact_scores(self.library, self.model, self.text_projection, ids, vectors)
+            except MissingFeatures as missing:
+                self.ranking, self.notice = COSINE, _lacking(missing.args[0])
+        return cosine_scores(self.text_projection, ids, vectors)
+
+    def neighbour_score(self, ids: list[int], vectors: dict[int, np.ndarray]) -> np.ndarray:
+        """Like `score`, but a neighbour without features only stops a moment from growing into it."""
+        if self.ranking == EXACT:
+            try:
+                return exact_scores(self.library, self.model, self.text_projection, ids, vectors)
+            except MissingFeatures:
+                return np.full(len(ids), -np.inf, np.float32)
+        return cosine_scores(self.text_projection, ids, vectors)
+
+    def scored(self, session, found: list[tuple[float, int]]) -> list[tuple[float, int]]:
+        """`found` rescored and ranked, best first."""
+        vectors = repo.clip_vectors(session, [i for _, i in found])
+        found = [(s, i) for s, i in found if i in vectors]  # a clip deleted since the index was loaded
+        if self.ranking != EXACT or not found:
+            return found
+        ids = [i for _, i in found]
+        scores = self.score(ids, vectors)
+        if self.ranking != EXACT:  # features were missing: stage 1's order stands
+            return found
+        order = np.argsort(-scores, kind="stable")
+        return [(float(scores[j]), ids[j]) for j in order]
+
+
+def _exact_or_why(library: Library) -> tuple[str, str | None]:
+    if library.features() is not None:
+        return EXACT, None
+    if not library.settings.prompt_features:
+        return COSINE, "prompt features are turned off: ranked by embedding cosine (stage 1) only"
+    return COSINE, ("no prompt features stored: ranked by embedding cosine (stage 1) only; `vsearch ingest` "
+                    "of the library's folders stores them again")
+
+
+def _lacking(count: int) -> str:
+    return (f"{count} candidate(s) lack prompt features (ingested without them, or the feature file was cut "
+            "short): ranked by embedding cosine (stage 1) only; `vsearch ingest` of their folders stores them "
+            "again (with --reembed if they were left out)")
