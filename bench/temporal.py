@@ -114,16 +114,19 @@ def _write(labels: list[dict], path: Path) -> Path:
     return path
 
 
-def small_config(vocab_size: int, mit_layers: int = 1):
+def small_config(vocab_size: int, mit_layers: int = 1, width: int = 64):
+    """A small X-CLIP: `width` is the hidden size of both towers and of the projection (and so of the MIT)."""
     from transformers import XCLIPConfig
 
+    heads = max(2, width // 32)
     return XCLIPConfig(
-        projection_dim=64, prompt_layers=1, prompt_num_attention_heads=2,
-        text_config=dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-                         num_attention_heads=2, max_position_embeddings=32),
-        vision_config=dict(image_size=SIZE, patch_size=16, num_frames=8, hidden_size=64, intermediate_size=128,
-                           num_hidden_layers=3, num_attention_heads=2, mit_hidden_size=64,
-                           mit_intermediate_size=128, mit_num_hidden_layers=mit_layers, mit_num_attention_heads=2),
+        projection_dim=width, prompt_layers=1, prompt_num_attention_heads=heads,
+        text_config=dict(vocab_size=vocab_size, hidden_size=width, intermediate_size=2 * width, num_hidden_layers=3,
+                         num_attention_heads=heads, max_position_embeddings=32),
+        vision_config=dict(image_size=SIZE, patch_size=16, num_frames=8, hidden_size=width,
+                           intermediate_size=2 * width, num_hidden_layers=3, num_attention_heads=heads,
+                           mit_hidden_size=width, mit_intermediate_size=2 * width, mit_num_hidden_layers=mit_layers,
+                           mit_num_attention_heads=heads),
     )
 
 
@@ -199,6 +202,8 @@ def main() -> None:
                         help="windows moved this share of a clip off each event: negatives for the other queries")
     parser.add_argument("--mit-layers", type=int, default=1,
                         help="layers of the small model's multi-frame integration transformer (time order)")
+    parser.add_argument("--width", type=int, default=64,
+                        help="hidden size of the small model's towers, projection and MIT (64: about 0.5 M weights)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="where the model trains and embeds (the targets are set for the CPU)")
@@ -227,7 +232,7 @@ def main() -> None:
     generated = time.perf_counter() - began
 
     words = tuple(dict.fromkeys([*BASE_WORDS, *WORDS]))
-    config = small_config(vocab_size=_vocab_size(words), mit_layers=args.mit_layers)
+    config = small_config(vocab_size=_vocab_size(words), mit_layers=args.mit_layers, width=args.width)
     start = build_checkpoint(work / "xclip-start", config, seed=args.seed, words=words)
     label_sets = {"seen": test, "held_out": unseen}
     before = evaluate_library(start, work / "test", label_sets, work, "before", args.device)
@@ -256,7 +261,7 @@ def main() -> None:
         "seconds": {"generate": round(generated, 1), "train": round(training, 1),
                     "total": round(time.perf_counter() - began, 1)},
         "recipe": {**asdict(plan), "videos_per_sentence": args.videos_per_sentence,
-                   "model": "X-CLIP 64 px, patch 16, hidden 64, 3 layers, random start"},
+                   "model": f"X-CLIP 64 px, patch 16, hidden {args.width}, 3 layers, random start"},
         "machine": machine(),
         "work": str(work),
     }, indent=2))
