@@ -99,6 +99,9 @@ def test_filters_return_exactly_the_matching_clips(filtered):
         assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
         moments = search(library, "a white square", k=clips, group="moment", filters=search_filter).results
         assert {c for m in moments for c in m.clip_ids} <= wanted
+        videos = search(library, "a white square", k=clips, group="video", filters=search_filter).results
+        assert {c for v in videos for m in v.moments for c in m.clip_ids} <= wanted
+        assert bool(videos) == bool(wanted)  # nothing passes: an empty page, not an error
 
 
 def test_a_rare_set_still_fills_the_page(filtered, monkeypatch):

@@ -109,7 +109,7 @@ def _grouped(session, query: QueryScorer, offset: int, k: int, block: int, group
                 if _units(moments, group) > wanted:
                     later = seeds[number + 1 :]
                     break
-    if group == "video":  # each video on the page gets every moment its seeds in these blocks make
+    if group == "video" and grouper is not None:  # each video on the page gets every moment its seeds make
         shown = {m.video_id for m in moments}
         rest = [seed for seed in later if seed.video_id in shown]
         neighbourhood.prefetch(rest)

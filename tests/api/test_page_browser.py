@@ -126,3 +126,24 @@ def test_a_click_on_a_timeline_plays_from_there(server, browser):
         "const v = document.getElementById('video'); return !v.paused && v.currentTime > 0;"))
     current = browser.execute_script("return document.getElementById('video').currentTime")
     assert 0.75 * duration - 0.3 <= current <= 0.75 * duration + 1.5
+
+
+def test_the_folder_filter_keeps_to_that_folder(server, browser, video_files):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    folder = str(video_files["vp9"].parent)  # the "sub" folder: only vp9.webm of the three ingested
+    browser.get(f"{server}/?q=a+white+square&group=clip")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: "clips in" in d.find_element(By.ID, "status").text)
+    assert {c.text.split("\n")[0] for c in browser.find_elements(By.CSS_SELECTOR, ".result")} > {"vp9.webm"}
+    field = browser.find_element(By.ID, "in")
+    field.send_keys(folder)
+    browser.find_element(By.CSS_SELECTOR, "#search button").click()
+    wait.until(lambda d: "(filtered)" in d.find_element(By.ID, "status").text)
+    names = {c.text.split("\n")[0] for c in browser.find_elements(By.CSS_SELECTOR, ".result")}
+    assert names == {"vp9.webm"}
+    assert "in=" in browser.current_url
+    browser.find_element(By.ID, "after").send_keys("01012099")  # a date picker typed as a user does
+    browser.find_element(By.CSS_SELECTOR, "#search button").click()
+    wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("0 clips"))
