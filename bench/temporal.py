@@ -9,7 +9,8 @@ built from its config (random weights), it fine-tunes with `vsearch.training` on
 the test videos (the seen sentences' and the held-out pairs' together, so every query has the other
 videos as distractors) and evaluates them with `vsearch.evaluation` (as `vsearch eval`): recall@1 and
 moment recall@1, before and after training. A control scores the test clips with their frames shuffled
-in time. Prints JSON: the numbers, the loss curve, the recipe, the time taken, the machine.
+in time. Relevance: queries for events absent from a library against present ones (bench/temporal_relevance.py).
+Prints JSON: the numbers, the loss curve, the recipe, the time taken, the machine.
 
     python bench/temporal.py                  # the default recipe (--shift 0.25 --background-negatives 8)
     python bench/temporal.py --videos-per-sentence 6 --epochs 3   # a quick look
@@ -212,6 +213,7 @@ def main() -> None:
     began = time.perf_counter()
 
     from bench.common import configure_process, machine
+    from bench.temporal_relevance import measure as measure_relevance
     from vsearch.config import Settings
     from vsearch.evaluation.labels import read_labels
     from vsearch.model.random_checkpoint import WORDS as BASE_WORDS
@@ -248,12 +250,15 @@ def main() -> None:
     training = time.perf_counter() - trained_at
     after = evaluate_library(tuned, work / "test", label_sets, work, "after", args.device)
     control = shuffled_recall(tuned, test, EVENT, args.seed, args.device)
+    relevance = measure_relevance(tuned, [test, unseen], work, args.device)
+    (work / "relevance.json").write_text(json.dumps(relevance, indent=2))
     print(json.dumps({
         "test_before_training": before["seen"],
         "test_after_training": after["seen"],
         "test_after_training_clip_unit": after["seen_clip_unit"],
         "held_out_colour_motion_pairs": {"before_training": before["held_out"], "after_training": after["held_out"]},
         "time_order_control": control,
+        "relevance_no_good_match": {key: value for key, value in relevance.items() if key not in ("absent", "present")},
         "loss_curve": [e.loss for e in report.epochs if e.loss is not None],
         "train_events": len(read_labels(train).moments),
         "test_events": len(read_labels(test).moments) + len(read_labels(unseen).moments),

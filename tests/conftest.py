@@ -27,6 +27,9 @@ def _isolated_environment(tmp_path_factory):
             if key.startswith("VSEARCH_") and key != "VSEARCH_TEST_POSTGRES_URL":
                 patch.delenv(key)
         patch.setenv("HF_HUB_OFFLINE", "1")
+        # a tiny random checkpoint knows no relevance: its results would all fall below the default cut-off
+        # (tests of the cut-off set their own)
+        patch.setenv("VSEARCH_MIN_RELEVANCE", "0")
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
         yield
 

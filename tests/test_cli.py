@@ -45,7 +45,8 @@ def test_ingest_query_status_export_reindex(run, library_folder, video_files):
     assert set(payload) >= {"query", "model", "took_ms", "results"} and payload["group"] == "clip"
     assert [r["rank"] for r in payload["results"]] == [1, 2, 3]
     first = payload["results"][0]
-    assert set(first) == {"rank", "score", "clip_id", "video_id", "path", "start", "end", "video"}
+    assert set(first) == {"rank", "score", "clip_id", "video_id", "path", "start", "end", "video", "relevance"}
+    assert 0 <= first["relevance"] <= 1
     assert os.path.isabs(first["path"]) and isinstance(first["start"], float)
     assert set(first["video"]) == {"duration", "width", "height", "fps", "codec", "container", "recorded_at",
                                    "recorded_from", "modified_at"}
@@ -54,7 +55,7 @@ def test_ingest_query_status_export_reindex(run, library_folder, video_files):
     moments = json.loads(run("query", "a white square", "-k", "3", "--json").stdout)  # moments by default
     assert moments["group"] == "moment" and len(moments["results"]) == 3
     assert set(moments["results"][0]) == {"rank", "score", "clip_id", "video_id", "path", "start", "end", "peak",
-                                          "clip_ids", "video"}
+                                          "clip_ids", "video", "relevance"}
     assert moments["results"][0]["score"] == payload["results"][0]["score"]  # the best clip leads both
     videos = json.loads(run("query", "a white square", "--json", "--group", "video").stdout)["results"]
     assert len({v["video_id"] for v in videos}) == len(videos) == len(GOOD)
@@ -64,6 +65,17 @@ def test_ingest_query_status_export_reindex(run, library_folder, video_files):
     table = run("query", "a white square", "-k", "2")
     assert table.exit_code == 0 and len(table.stdout.strip().splitlines()) == 2
     assert "0:00:0" in table.stdout
+
+    nothing = run("query", "a white square", "--min-relevance", "1")
+    assert nothing.exit_code == 0 and nothing.stdout.strip() == "no good match for 'a white square'"
+    assert "below the cut-off 1" in nothing.stderr and "--min-relevance" in nothing.stderr
+    below = json.loads(run("query", "a white square", "--min-relevance", "1", "-k", "2", "--json").stdout)
+    assert below["results"] == [] and below["no_good_match"] is True and len(below["below_cutoff"]) == 2
+    newest = json.loads(run("query", "a white square", "--sort", "date", "--json").stdout)
+    assert newest["sort"] == "date"
+    dates = [r["video"]["recorded_at"] for r in newest["results"]]
+    assert dates == sorted(dates, reverse=True)
+    assert run("query", "a white square", "--min-relevance", "2").exit_code == 2
 
     status = json.loads(run("status", "--json").stdout)
     assert status["videos"] == {"indexed": len(GOOD), "failed": len(BAD)}

@@ -118,7 +118,8 @@ def test_pages_are_slices_of_one_ranking(clip_library):
 
 def test_stage_one_only(clip_library):
     response = search(clip_library, "a white ball", k=5, rerank=False)
-    assert response.ranking == "embedding-cosine" and response.candidates == 5
+    # k, and one more that says whether a next page has any
+    assert response.ranking == "embedding-cosine" and response.candidates == 6 and len(response.results) == 5
     assert all(-1.0001 <= r.score <= 1.0001 for r in response.results)
 
 

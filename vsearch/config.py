@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     # a moment's clips score at most this many of the query's score spreads (standard deviations of its
     # candidates' exact scores) below the moment's best clip; see vsearch.moments and README, Moments
     moment_tolerance: float = Field(default=0.5, ge=0)
+    # results whose relevance (in [0, 1], the same scale for every query; see vsearch.relevance and README,
+    # Relevance) is below this are dropped; none left: "no good match". 0 keeps everything.
+    min_relevance: float = Field(default=0.2, ge=0, le=1)
+    # a file of extra relevance bank prompts, one a line (descriptions of what the library holds)
+    relevance_prompts: Path | None = None
+    # the bank's everyday prompts (off for a checkpoint whose vocabulary cannot spell them)
+    relevance_everyday: bool = True
     # exact (flat) search below this many clips, an approximate index from here on; see bench/query.py
     index_threshold: int = Field(default=50_000, ge=1)
     # the approximate index: "ivf" (k-means inverted lists; holds its recall for text queries at 1M

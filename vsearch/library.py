@@ -16,9 +16,9 @@ from vsearch.errors import ModelMismatchError, VsearchError
 from vsearch.index import files, sync
 from vsearch.index.clip_index import ClipIndex
 from vsearch.index.features import FeatureStore
-from vsearch.index.tuning import TUNING_PROMPTS
 from vsearch.media.preview import preview_path
 from vsearch.media.thumbnails import thumbnail_path
+from vsearch.relevance import EVERYDAY_PROMPTS
 from vsearch.store import repo
 from vsearch.store.db import Store, open_store
 from vsearch.store.writer import WriterLock
@@ -56,6 +56,7 @@ class Library:
         self._model = model
         self._index: ClipIndex | None = None
         self._features: FeatureStore | None = None
+        self._relevance_bank = None
         self._built_with = self._read_built_with()
         self.writer = WriterLock(settings.data_dir, self.store.engine)
 
@@ -126,6 +127,14 @@ class Library:
             )
         return self._model
 
+    def relevance_bank(self):
+        """The bank of prompts relevance is measured against (see vsearch.relevance), built on first use."""
+        if self._relevance_bank is None:
+            from vsearch.relevance import RelevanceBank, bank_prompts
+
+            self._relevance_bank = RelevanceBank(bank_prompts(self.settings), self.model)
+        return self._relevance_bank
+
     def record_model(self, model_id: str, dim: int) -> None:
         with self.store.begin() as session:
             repo.set_meta(session, repo.MODEL_KEY, model_id)
@@ -169,7 +178,7 @@ class Library:
             if self.built_with[0] not in (None, self.settings.model_id):
                 return None
             try:
-                return self.model.embed_text(TUNING_PROMPTS)
+                return self.model.embed_text(EVERYDAY_PROMPTS)
             except VsearchError as exc:
                 log.warning("tuning the index without text prompts: %s", exc)
                 return None

@@ -41,6 +41,7 @@ class SearchResult:
     start: float
     end: float
     video: VideoFacts | None = None
+    relevance: float | None = None  # in [0, 1], the same scale for every query (vsearch.relevance)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class MomentResult:
     peak: float  # the best clip's midpoint
     clip_ids: list[int]
     video: VideoFacts | None = None
+    relevance: float | None = None  # in [0, 1], the same scale for every query (vsearch.relevance)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class VideoResult:
     moments: list[MomentResult]  # its best few, best first
     total_moments: int  # how many of its moments the search found
     video: VideoFacts | None = None
+    relevance: float | None = None  # in [0, 1], the same scale for every query (vsearch.relevance)
 
 
 @dataclass
@@ -79,6 +82,14 @@ class SearchResponse:
     results: list = field(default_factory=list)
     group: str = "clip"
     more: bool = False  # whether a next page may hold results
+    min_relevance: float = 0.0  # the cut-off the results passed
+    sort: str = "relevance"
+    below_cutoff: list = field(default_factory=list)  # nothing passed: the best found, below the cut-off
+
+    @property
+    def no_good_match(self) -> bool:
+        """Nothing passed the cut-off, though the search found results below it."""
+        return not self.results and bool(self.below_cutoff)
 
     def as_json(self) -> dict:
         data = {
@@ -89,7 +100,12 @@ class SearchResponse:
             "group": self.group,
             "candidates": self.candidates,
             "results": [asdict(r) for r in self.results],
+            "min_relevance": self.min_relevance,
+            "sort": self.sort,
         }
+        if self.no_good_match:
+            data["no_good_match"] = True
+            data["below_cutoff"] = [asdict(r) for r in self.below_cutoff]
         if self.notice:
             data["notice"] = self.notice
         return data

@@ -66,23 +66,21 @@ class QueryScorer:
             self._scanned = [(float(scores[j]), found[j]) for j in order]
         return self._scanned
 
-    def score(self, ids: list[int], vectors: dict[int, np.ndarray]) -> np.ndarray:
-        """The clips' scores: exact, or stage 1's cosine once exact scoring is off or has failed."""
+    def score(self, ids: list[int], vectors: dict[int, np.ndarray], *, neighbours: bool = False) -> np.ndarray:
+        """The clips' scores: exact, or stage 1's cosine once exact scoring is off or has failed. With
+        `neighbours`, clips without prompt features score -inf instead (such a neighbour only stops a moment
+        from growing into it; the query's ranking stays exact)."""
         if self.ranking == EXACT:
             try:
                 return exact_scores(self.library, self.model, self.text_projection, ids, vectors)
             except MissingFeatures as missing:
+                if neighbours:
+                    return np.full(len(ids), -np.inf, np.float32)
                 self.ranking, self.notice = COSINE, _lacking(missing.args[0])
         return cosine_scores(self.text_projection, ids, vectors)
 
     def neighbour_score(self, ids: list[int], vectors: dict[int, np.ndarray]) -> np.ndarray:
-        """Like `score`, but a neighbour without features only stops a moment from growing into it."""
-        if self.ranking == EXACT:
-            try:
-                return exact_scores(self.library, self.model, self.text_projection, ids, vectors)
-            except MissingFeatures:
-                return np.full(len(ids), -np.inf, np.float32)
-        return cosine_scores(self.text_projection, ids, vectors)
+        return self.score(ids, vectors, neighbours=True)
 
     def scored(self, session, found: list[tuple[float, int]]) -> list[tuple[float, int]]:
         """`found` rescored and ranked, best first."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsearch.cutoff import Cutoff
 from vsearch.results import VideoFacts
 from vsearch.retrieve import QueryScorer
 from vsearch.store import repo
@@ -22,6 +23,7 @@ class TimelineClip:
     start: float
     end: float
     score: float
+    relevance: float  # 0 to 1, as results have it (vsearch.relevance)
 
 
 @dataclass
@@ -46,6 +48,7 @@ def timeline(library: Library, video_id: int, text: str, rerank: bool = True) ->
     an indexed one."""
     library.check_model()
     model = library.model
+    bank = library.relevance_bank()
     query = QueryScorer(library, model, model.text_projections([text])[0], rerank)
     with library.store.session() as session:
         video = repo.indexed_video(session, video_id)
@@ -53,7 +56,10 @@ def timeline(library: Library, video_id: int, text: str, rerank: bool = True) ->
             return None
         rows = repo.clips_in_range(session, video_id, 0, 2**31 - 1)
         facts, path = VideoFacts.of(video), video.path
-    vectors = {row[0]: np.frombuffer(row[4], dtype=np.float32) for row in rows}
-    scores = query.score([row[0] for row in rows], vectors)
-    clips = [TimelineClip(row[0], row[2], row[3], float(score)) for row, score in zip(rows, scores)]
+        vectors = {row[0]: np.frombuffer(row[4], dtype=np.float32) for row in rows}
+        scores = query.score([row[0] for row in rows], vectors)
+        relevance = Cutoff(session, bank, query, text, 0.0)
+        relevance.compute([(float(score), row[0]) for row, score in zip(rows, scores)])
+    clips = [TimelineClip(row[0], row[2], row[3], float(score), relevance.values[row[0]])
+             for row, score in zip(rows, scores)]
     return Timeline(text, video_id, path, query.ranking, facts, query.notice, clips)

@@ -56,11 +56,26 @@ def test_a_timeline_scores_every_clip_of_the_video(client):
     mine = sorted((r for r in clips if r["video_id"] == video), key=lambda r: r["start"])
     assert [c["clip_id"] for c in line["clips"]] == [r["clip_id"] for r in mine]
     assert [c["score"] for c in line["clips"]] == pytest.approx([r["score"] for r in mine], rel=1e-5)
+    assert [c["relevance"] for c in line["clips"]] == pytest.approx([r["relevance"] for r in mine], abs=1e-5)
     assert client.get("/videos/999999/timeline", params={"q": "a"}).status_code == 404
     assert client.get(f"/videos/{video}/timeline", params={"q": " "}).status_code == 422
 
 
-@pytest.mark.parametrize("params", [{"q": ""}, {"q": "x" * 1001}, {"q": "a", "k": 0}, {"q": "a", "k": 1001}, {}])
+def test_relevance_cut_off_and_date_sort(client):
+    found = client.get("/search", params={"q": "a white square", "k": 3}).json()
+    assert found["min_relevance"] == 0 and not found["no_good_match"] and found["below_cutoff"] == []
+    assert all(0 <= r["relevance"] <= 1 for r in found["results"])
+    nothing = client.get("/search", params={"q": "a white square", "k": 3, "min_relevance": 1}).json()
+    assert nothing["results"] == [] and nothing["no_good_match"] is True and nothing["next_offset"] is None
+    assert [r["clip_id"] for r in nothing["below_cutoff"]] == [r["clip_id"] for r in found["results"]]
+    assert nothing["below_cutoff"][0]["thumbnail_url"].endswith("/thumbnail")
+    newest = client.get("/search", params={"q": "a white square", "sort": "date", "group": "video"}).json()
+    dates = [r["video"]["recorded_at"] for r in newest["results"]]
+    assert newest["sort"] == "date" and dates == sorted(dates, reverse=True)
+
+
+@pytest.mark.parametrize("params", [{"q": ""}, {"q": "x" * 1001}, {"q": "a", "k": 0}, {"q": "a", "k": 1001}, {},
+                                    {"q": "a", "min_relevance": 1.5}, {"q": "a", "sort": "size"}])
 def test_bad_parameters_are_422(client, params):
     assert client.get("/search", params=params).status_code == 422
 

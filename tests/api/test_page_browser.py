@@ -147,3 +147,17 @@ def test_the_folder_filter_keeps_to_that_folder(server, browser, video_files):
     browser.find_element(By.ID, "after").send_keys("01012099")  # a date picker typed as a user does
     browser.find_element(By.CSS_SELECTOR, "#search button").click()
     wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("0 clips"))
+
+
+def test_no_good_match_shows_the_closest_below_the_cut_off(server, browser, library):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    library.settings = library.settings.model_copy(update={"min_relevance": 1.0})  # nothing can pass
+    browser.get(f"{server}/?q=a+white+square&sort=date")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("No good match"))
+    assert browser.find_element(By.ID, "weak").is_displayed()
+    below = browser.find_elements(By.CSS_SELECTOR, ".result.below")
+    assert below and all("%" in card.text for card in below)  # each shows its relevance
+    assert browser.find_element(By.ID, "sort").get_attribute("value") == "date"

@@ -53,6 +53,8 @@ def test_loss_falls_and_the_checkpoint_ingests_and_searches(run, labels, tmp_pat
     assert sum(losses[-3:]) < sum(losses[:3])  # per-epoch losses are noisy: batches hold 2 to 4 queries
     assert report["validation_clips"] > 0 and report["train_clips"] + report["validation_clips"] == 2 * len(NAMES)
     assert "cannot decode" in result.stderr and "labels line 15" in result.stderr
+    bank = (out / "relevance_prompts.txt").read_text().splitlines()
+    assert bank[0].startswith("#") and "moment of kind 1" in bank and len(bank) == len(set(bank))
 
     assert run("--model", str(out), "ingest", str(library_folder), "-q").exit_code == 1  # bad files on purpose
     found = run("--model", str(out), "query", "moment of kind 1", "--json")

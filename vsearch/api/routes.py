@@ -59,6 +59,8 @@ async def search_clips(
     before: Annotated[str | None, Query(max_length=40, description="Only videos recorded before this date (ISO 8601)")] = None,
     min_duration: Annotated[float | None, Query(ge=0, description="Only videos at least this many seconds long")] = None,
     max_duration: Annotated[float | None, Query(ge=0, description="Only videos at most this many seconds long")] = None,
+    min_relevance: Annotated[float | None, Query(ge=0, le=1, description="Only results at least this relevant (0 to 1; default: the server's setting)")] = None,
+    sort: Annotated[Literal["relevance", "date"], Query(description="Best match first, or newest recorded first")] = "relevance",
 ) -> SearchPage:
     if not q.strip():
         raise HTTPException(422, "q is blank")
@@ -70,30 +72,37 @@ async def search_clips(
     # One inference at a time (the model's threads already use every core). Searches wait for their
     # turn here, on the event loop, so waiting ones hold none of the thread pool the other routes use.
     async with state.search_lock:
-        return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank, group, filters)
+        cutoff = library.settings.min_relevance if min_relevance is None else min_relevance
+        return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank, group, filters,
+                                       cutoff, sort)
 
 
 def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool, group: str,
-                 filters: SearchFilter) -> SearchPage:
+                 filters: SearchFilter, min_relevance: float, sort: str) -> SearchPage:
     started = time.perf_counter()
     try:
         library.refresh()
-        response = search(library, q, k, rerank=rerank, offset=offset, group=group, filters=filters)
+        response = search(library, q, k, rerank=rerank, offset=offset, group=group, filters=filters,
+                          min_relevance=min_relevance, sort=sort)
     except EmptyLibraryError as exc:
         metrics.observe(time.perf_counter() - started)
         return SearchPage(query=q, model=library.settings.model_id, took_ms=0.0, ranking="none", group=group,
                           candidates=0, notice=str(exc), results=[], offset=offset, next_offset=None)
     metrics.observe(time.perf_counter() - started)
-    playable = {r.video_id: browser_playable(r.video.container, r.video.codec) for r in response.results}
+    results = _results(response.results, group)
+    return SearchPage(**{**response.as_json(), "results": results, "below_cutoff": _results(response.below_cutoff, group),
+                         "no_good_match": response.no_good_match},
+                      offset=offset, next_offset=offset + k if response.more and len(results) == k else None)
+
+
+def _results(found: list, group: str) -> list:
+    playable = {r.video_id: browser_playable(r.video.container, r.video.codec) for r in found}
     if group == "video":
-        results = [VideoResult(**{**asdict(r), "moments": [_result(m, playable[r.video_id]) for m in r.moments]},
-                               video_url=f"/videos/{r.video_id}/file",
-                               thumbnail_url=f"/clips/{r.moments[0].clip_id}/thumbnail", playable=playable[r.video_id])
-                   for r in response.results]
-    else:
-        results = [_result(r, playable[r.video_id]) for r in response.results]
-    return SearchPage(**{**response.as_json(), "results": results}, offset=offset,
-                      next_offset=offset + k if response.more and len(results) == k else None)
+        return [VideoResult(**{**asdict(r), "moments": [_result(m, playable[r.video_id]) for m in r.moments]},
+                            video_url=f"/videos/{r.video_id}/file",
+                            thumbnail_url=f"/clips/{r.moments[0].clip_id}/thumbnail", playable=playable[r.video_id])
+                for r in found]
+    return [_result(r, playable[r.video_id]) for r in found]
 
 
 def _result(r, playable: bool) -> Result:

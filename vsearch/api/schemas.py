@@ -32,6 +32,7 @@ class Result(BaseModel):
     preview_url: str  # a browser-playable transcode of the clip alone (starts at 0)
     playable: bool  # whether browsers play the original file (else use preview_url)
     video: VideoFacts | None = None
+    relevance: float | None = None  # 0 to 1, the same scale for every query
 
 
 class MomentResult(Result):
@@ -54,6 +55,7 @@ class VideoResult(BaseModel):
     moments: list[MomentResult]
     total_moments: int
     video: VideoFacts | None = None
+    relevance: float | None = None  # its best moment's
 
 
 class SearchPage(BaseModel):
@@ -67,6 +69,10 @@ class SearchPage(BaseModel):
     results: list[MomentResult] | list[Result] | list[VideoResult]
     offset: int
     next_offset: int | None
+    min_relevance: float = 0.0  # the cut-off the results passed
+    sort: str = "relevance"
+    no_good_match: bool = False  # nothing passed the cut-off; below_cutoff holds the best found
+    below_cutoff: list[MomentResult] | list[Result] | list[VideoResult] = []
 
 
 class TimelineClip(BaseModel):
@@ -74,6 +80,7 @@ class TimelineClip(BaseModel):
     start: float
     end: float
     score: float
+    relevance: float
 
 
 class TimelinePage(BaseModel):

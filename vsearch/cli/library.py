@@ -1,5 +1,4 @@
-"""Commands that build, search and look after a library: ingest, query, status, export, reindex, prune,
-serve, db upgrade."""
+"""Commands that build and look after a library: ingest, status, export, reindex, prune, serve, db upgrade."""
 
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from vsearch.cli.group import (
     settings_from,
     sigterm_as_interrupt,
 )
-from vsearch.results import GROUPS
 
 
 @cli.command()
@@ -73,72 +71,6 @@ def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembe
         ctx.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     if summary.failed:
         ctx.exit(EXIT_FAILED_FILES)
-
-
-def _clock(seconds: float) -> str:
-    hours, rest = divmod(max(seconds, 0.0), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{int(hours)}:{int(minutes):02d}:{secs:04.1f}"
-
-
-@cli.command()
-@click.argument("text")
-@click.option("-k", "--top-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many results.")
-@click.option("--group", type=click.Choice(GROUPS), default=GROUPS[0], show_default=True,
-              help="Result unit: moments (runs of neighbouring clips that match alike), single clips, or videos "
-                   "(each with its best moments).")
-@click.option("--offset", type=click.IntRange(0, 100_000), default=0, help="Results to skip (the next page).")
-@click.option("--no-rerank", is_flag=True, help="Stage 1 only: rank by embedding cosine, skip X-CLIP's exact score.")
-@click.option("--overfetch", type=click.IntRange(1, 1000), help="Stage 1 fetches k x this many candidates to rerank [env VSEARCH_OVERFETCH; default 50].")
-@click.option("--in", "folders", multiple=True, metavar="FOLDER", help="Only videos under this folder (or matching this glob, e.g. '*/2024/*'); repeatable: under any of them.")
-@click.option("--after", metavar="DATE", help="Only videos recorded on or after DATE (YYYY-MM-DD[THH:MM], UTC unless a zone is given).")
-@click.option("--before", metavar="DATE", help="Only videos recorded before DATE.")
-@click.option("--min-duration", type=click.FloatRange(0), metavar="SECONDS", help="Only videos at least this long.")
-@click.option("--max-duration", type=click.FloatRange(0), metavar="SECONDS", help="Only videos at most this long.")
-@click.option("--json", "as_json", is_flag=True, help='One JSON object: {"query", "model", "took_ms", "ranking", "group", "results": [...]}.')
-@click.pass_context
-def query(ctx, text, k, group, offset, no_rerank, overfetch, folders, after, before, min_duration, max_duration,
-          as_json):
-    """Find the moments (or clips, or videos) that best match TEXT, best first.
-
-    Candidates come from the vector index (embedding cosine); the best k x overfetch of them are
-    then ranked by X-CLIP's own video-text score (its logits_per_video), which is the `score`.
-    A moment's score is its best clip's; its span covers the neighbouring clips that score close to it.
-
-    \b
-      vsearch query "eating spaghetti"
-      vsearch query "a dog catching a ball" -k 20 --json | jq '.results[0].path'
-      vsearch query "a goal" --group video      # which videos, each with its best moments
-      vsearch query "fireworks" --in ~/Videos/2024 --after 2024-12-31 --max-duration 600
-
-    The recorded date is the container's creation time, else the file's modification time.
-    """
-    from vsearch.filters import FilterError, SearchFilter
-    from vsearch.search import search
-
-    if not text.strip():
-        raise click.BadParameter("the query is empty", param_hint="TEXT")
-    try:
-        filters = SearchFilter.parse(folders, after, before, min_duration, max_duration)
-    except FilterError as exc:
-        raise click.UsageError(str(exc)) from exc
-    response = search(open_library(ctx), text, k, rerank=not no_rerank, overfetch=overfetch, offset=offset,
-                      group=group, filters=filters)
-    if response.notice:
-        click.echo(f"note: {response.notice}", err=True)
-    if as_json:
-        click.echo(json.dumps(response.as_json(), indent=2))
-        return
-    if not response.results:
-        click.echo("no results", err=True)
-    for r in response.results:
-        if group == "video":
-            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {r.path}  ({r.total_moments} moment(s))")
-            for m in r.moments:
-                click.echo(f"       {m.score:7.4f}  {_clock(m.start)}–{_clock(m.end)}")
-        else:
-            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {r.path}  {_clock(r.start)}–{_clock(r.end)}")
-    click.echo(f"{len(response.results)} {group}(s) in {response.took_ms:.0f} ms ({response.ranking})", err=True)
 
 
 @cli.command()

@@ -12,23 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from vsearch.relevance import EVERYDAY_PROMPTS
+
 RECALL_TARGET = 0.95
 MAX_EF_SEARCH = 2048
 
 # Everyday descriptions of video moments, the kind of text an approximate index must answer well:
 # encoded by the library's model, they are the second query set of the tuning.
-TUNING_PROMPTS = [
-    "a person walking", "people talking", "a dog running", "a cat sleeping", "a car driving on a road",
-    "cars at night", "a city street", "a crowd of people", "children playing", "a birthday party",
-    "someone cooking in a kitchen", "eating spaghetti", "a man playing guitar", "a woman dancing",
-    "a football match", "a basketball game", "swimming in a pool", "waves on a beach", "snow falling",
-    "a mountain landscape", "a forest", "a sunset", "fireworks", "rain on a window", "a bird flying",
-    "a horse", "riding a bicycle", "a train", "an airplane taking off", "a boat on the water",
-    "a computer screen", "typing on a keyboard", "a presentation on stage", "a classroom", "an office",
-    "a cartoon", "a title card", "a close-up of a face", "hands holding a phone", "a baby laughing",
-    "a wedding", "a concert", "a street market", "a construction site", "a garden with flowers",
-    "a drone shot of a city", "a skateboarder", "an empty room",
-]
+TUNING_PROMPTS = EVERYDAY_PROMPTS
 
 
 class Probe:

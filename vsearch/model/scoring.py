@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+MANY_CHUNK = 16  # clips per call when many texts are scored at once
+
 
 class ExactScorer:
     """logits_per_video of one text against N clips, from stored clip embeddings and prompt features."""
@@ -55,24 +57,28 @@ class ExactScorer:
 
     def prompted_text(self, text, features):
         """text (D,) raw text embedding, features (N, P, D): the N prompted text embeddings (N, D)."""
+        return self.prompted_texts(text[None], features)[:, 0]
+
+    def prompted_texts(self, texts, features):
+        """texts (T, D) raw text embeddings, features (N, P, D): each text prompted by each clip (N, T, D)."""
         torch = self._torch
         visual = self.visual_norm(features)
-        count = features.shape[0]
-        state = text[None]  # one row until the first attention makes it clip-specific
+        count, width = features.shape[0], texts.shape[0]
+        state = texts[None]  # one row per text until the first attention makes them clip-specific
         for norm1, q_proj, w_k, w_v, scale, proj, norm3, mlp in self.layers:
             heads, head_dim = w_k.shape[0], w_k.shape[1]
-            queries = q_proj(norm1(state)).view(state.shape[0], heads, head_dim)  # (1 or N, H, hd)
-            keys_side = (torch.einsum("nhd,hdk->nhk", queries, w_k) * scale).expand(count, -1, -1)  # (N, H, D)
-            weights = torch.softmax(torch.einsum("nhk,npk->nhp", keys_side, visual), dim=-1)
+            queries = q_proj(norm1(state)).view(state.shape[0], width, heads, head_dim)  # (1 or N, T, H, hd)
+            keys_side = (torch.einsum("nthd,hdk->nthk", queries, w_k) * scale).expand(count, -1, -1, -1)
+            weights = torch.softmax(torch.einsum("nthk,npk->nthp", keys_side, visual), dim=-1)
             # Softmax over real clips' features underflows to denormal floats, which x86 multiplies many
             # times slower; zeroing them changes nothing above 1e-38. (Not set_flush_denormal: that is
             # a per-thread processor flag, and would change the caller's floating point.)
             weights = weights.masked_fill_(weights < self.tiny, 0.0)
-            context = torch.einsum("nhp,npk->nhk", weights, visual)  # (N, H, D)
-            attended = torch.einsum("nhk,hdk->nhd", context, w_v).reshape(count, heads * head_dim)
+            context = torch.einsum("nthp,npk->nthk", weights, visual)  # (N, T, H, D)
+            attended = torch.einsum("nthk,hdk->nthd", context, w_v).reshape(count, width, heads * head_dim)
             state = state + proj(attended)
             state = state + mlp(norm3(state))
-        return text + self.alpha * state
+        return texts[None] + self.alpha * state
 
     def __call__(self, text: np.ndarray, videos: np.ndarray, features: np.ndarray) -> np.ndarray:
         """text (D,) raw, videos (N, D) L2-normalised clip embeddings, features (N, P, D) → logits (N,).
@@ -86,6 +92,21 @@ class ExactScorer:
             prompted = prompted / prompted.norm(p=2, dim=-1, keepdim=True)
             videos_t = torch.from_numpy(np.asarray(videos, np.float32))
             return (self.logit_scale * (videos_t * prompted).sum(dim=-1)).numpy()
+
+
+    def many(self, texts: np.ndarray, videos: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """texts (T, D) raw, videos (N, D), features (N, P, D) → logits (N, T): every text against every clip."""
+        torch = self._torch
+        texts_t = torch.from_numpy(np.ascontiguousarray(texts, np.float32))
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(videos), MANY_CHUNK):  # bounded memory: chunk x T x H x D floats
+                features_t = torch.from_numpy(np.ascontiguousarray(features[start : start + MANY_CHUNK])).float()
+                videos_t = torch.from_numpy(np.asarray(videos[start : start + MANY_CHUNK], np.float32))
+                prompted = self.prompted_texts(texts_t, features_t)
+                prompted = prompted / prompted.norm(p=2, dim=-1, keepdim=True)
+                rows.append(self.logit_scale * torch.einsum("nd,ntd->nt", videos_t, prompted))
+        return torch.cat(rows).numpy() if rows else np.zeros((0, len(texts)), np.float32)
 
 
 def reference_scores(model, text: np.ndarray, videos: np.ndarray, features: np.ndarray) -> np.ndarray:

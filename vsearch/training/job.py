@@ -82,4 +82,17 @@ def finetune(settings: Settings, labels: Labels, out: Path, plan: TrainingPlan, 
     (out / "labels_used.json").parent.mkdir(parents=True, exist_ok=True)
     (out / "labels_used.json").write_text(json.dumps({"labels": str(labels.source), "plan": asdict(plan),
                                                       "started_from": settings.model}, indent=2))
+    write_bank(out, settings.model, labels)
     return run(trainer, train, validation, out, report, first_epoch, rng_state, on_epoch, on_step, backgrounds)
+
+
+def write_bank(out: Path, started_from: str, labels: Labels) -> None:
+    """The checkpoint's relevance bank prompts (vsearch.relevance): its starting checkpoint's, and the queries
+    it learns, so that a query for one labelled event is weighed against the others'."""
+    from vsearch.relevance import BANK_FILE, read_prompts
+
+    earlier = Path(started_from).expanduser() / BANK_FILE
+    prompts = read_prompts(earlier) if earlier.is_file() else []
+    prompts += [m.query for m in labels.moments]
+    lines = "".join(p + "\n" for p in dict.fromkeys(" ".join(p.split()) for p in prompts if p.strip()))
+    (out / BANK_FILE).write_text("# relevance bank prompts: the queries this checkpoint was fine-tuned on\n" + lines)

@@ -1,0 +1,130 @@
+"""Can relevance say "no good match"? Queries for events absent from a library against queries for present ones.
+
+Part of bench/temporal.py (run after its training), or on its own over a finished run's folder:
+
+    python bench/temporal_relevance.py --work /tmp/vsearch-temporal-XXXX
+
+The temporal benchmark's test videos are split into FOLDS by event sentence (each fold: one colour per
+motion). For each fold, a library holds every test video except that fold's: the fold's sentences are
+absent from it, every other sentence is present. An absent query gets "no good match" at a cut-off when
+none of the results the search would judge passes it: the search stops after PATIENCE results in a row
+below the cut-off, so that is when the best relevance among its first PATIENCE moments is below it. A
+present query keeps its labelled moment when a result that overlaps one of its labelled moments (among
+the first k) passes. Both rates for a sweep of cut-offs, and at the library's default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FOLDS = 4
+CUTS = [0.01, 0.02, 0.03] + [round(0.05 * n, 2) for n in range(1, 20)]
+K = 10  # a present query's labelled moment must be among the first K moments
+
+
+def folds(colours: list[str], motions: list[str]) -> list[list[str]]:
+    """Sentences in FOLDS groups: fold f takes, for motion m, colour (m + f) mod the colours' count."""
+    from bench.temporal import sentence
+
+    return [[sentence(colours[(m + f) % len(colours)], motion) for m, motion in enumerate(motions)]
+            for f in range(FOLDS)]
+
+
+def measure(checkpoint: Path, labels_paths: list[Path], work: Path, device: str = "cpu",
+            everyday: bool = False) -> dict:
+    """Relevance of absent and present queries over the FOLDS libraries; the rates per cut-off. The bank is the
+    checkpoint's own (its training sentences); `everyday` adds the everyday prompts, which the benchmark's
+    small vocabulary can only spell in meaningless pieces."""
+    from bench.temporal import COLOURS, EVENT, MOTIONS
+    from vsearch.config import Settings
+    from vsearch.cutoff import PATIENCE
+    from vsearch.evaluation.labels import read_labels
+    from vsearch.ingest import ingest
+    from vsearch.library import Library
+    from vsearch.search import search
+
+    moments = [m for path in labels_paths for m in read_labels(path).moments]
+    absent_scores, present_scores, checked = [], [], []
+    for number, fold in enumerate(folds(list(COLOURS), list(MOTIONS))):
+        folder = work / f"relevance-fold-{number}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for m in moments:  # the library: every test video but the fold's
+            target = folder / Path(m.path).name
+            if m.query not in fold and not target.exists():
+                os.link(m.path, target)
+        settings = Settings(data_dir=work / f"library-relevance-{checkpoint.name}-{number}", model=str(checkpoint), device=device,
+                            precision="fp32", clip_seconds=EVENT, stride_seconds=1.0, workers=1, cpu_linear="blas",
+                            relevance_everyday=everyday)
+        library = Library(settings)
+        try:
+            ingest(library, [folder])
+            default = library.settings.min_relevance
+            for query in sorted({m.query for m in moments}):
+                if query in fold:
+                    found = search(library, query, k=PATIENCE, group="moment").results
+                    best = max(r.relevance for r in found)
+                    absent_scores.append({"query": query, "fold": number, "best_relevance": best})
+                    judged = search(library, query, k=K, group="moment", min_relevance=default)
+                    checked.append(judged.no_good_match == (best < default))
+                else:
+                    labelled = [m for m in moments if m.query == query]
+                    found = search(library, query, k=K, group="moment").results
+                    hits = [r.relevance for r in found
+                            if any(Path(m.path).name == Path(r.path).name and r.start < m.end and m.start < r.end
+                                   for m in labelled)]
+                    present_scores.append({"query": query, "fold": number,
+                                           "hit_relevance": max(hits) if hits else None})
+        finally:
+            library.close()
+    return summarise(absent_scores, present_scores, default, all(checked))
+
+
+def summarise(absent: list[dict], present: list[dict], default: float, consistent: bool) -> dict:
+    def rates(cut: float) -> dict:
+        no_match = sum(a["best_relevance"] < cut for a in absent) / len(absent)
+        kept = sum(p["hit_relevance"] is not None and p["hit_relevance"] >= cut for p in present) / len(present)
+        return {"min_relevance": cut, "absent_no_good_match": round(no_match, 3),
+                "present_kept": round(kept, 3)}
+
+    sweep = [rates(cut) for cut in CUTS]
+    meets = [r for r in sweep if r["absent_no_good_match"] >= 0.9 and r["present_kept"] >= 0.95]
+    return {
+        "at_default": rates(default),
+        "targets": {"absent_no_good_match": 0.9, "present_kept": 0.95},
+        "cut_offs_meeting_both": [r["min_relevance"] for r in meets],
+        "sweep": sweep,
+        "absent_queries": len(absent),
+        "present_queries": len(present),
+        "present_without_a_hit_in_top_k": sum(p["hit_relevance"] is None for p in present),
+        "search_agrees_with_the_sweep": consistent,
+        "absent": absent,
+        "present": present,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, required=True,
+                        help="a bench/temporal.py run's folder (its xclip-tuned, test.jsonl, unseen.jsonl)")
+    parser.add_argument("--checkpoint", type=Path, help="default: WORK/xclip-tuned")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--everyday", action="store_true", help="keep the everyday prompts in the bank")
+    args = parser.parse_args()
+    from bench.common import configure_process
+
+    configure_process()
+    result = measure(args.checkpoint or args.work / "xclip-tuned",
+                     [args.work / "test.jsonl", args.work / "unseen.jsonl"], args.work, args.device, args.everyday)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
