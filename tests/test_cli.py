@@ -77,6 +77,17 @@ def test_ingest_query_status_export_reindex(run, library_folder, video_files):
     assert dates == sorted(dates, reverse=True)
     assert run("query", "a white square", "--min-relevance", "2").exit_code == 2
 
+    like = json.loads(run("query", "--like", str(first["clip_id"]), "--group", "clip", "--json").stdout)
+    assert like["ranking"] == "video-cosine" and like["query"] == f"clip {first['clip_id']}"
+    assert like["results"] and first["clip_id"] not in [r["clip_id"] for r in like["results"]]
+    assert all(r["relevance"] is None for r in like["results"])
+    shown = run("query", "--video", str(video_files["h264"]), "--at", "1", "-k", "2")
+    assert shown.exit_code == 0 and len(shown.stdout.strip().splitlines()) == 2 and "   -  " in shown.stdout
+    bad = run("query", "--image", str(video_files["text"]))
+    assert bad.exit_code == 2 and "not an image" in bad.stderr and video_files["text"].name in bad.stderr
+    assert run("query", "a cat", "--like", "1").exit_code == 2
+    assert "no clip 999999" in run("query", "--like", "999999").stderr
+
     status = json.loads(run("status", "--json").stdout)
     assert status["videos"] == {"indexed": len(GOOD), "failed": len(BAD)}
     assert "failed" in run("status").stdout

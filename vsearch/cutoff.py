@@ -26,6 +26,7 @@ class Cutoff:
     """Judges results (anything with `clip_id` and `score`, or (score, clip id) pairs) for one query."""
 
     def __init__(self, session, bank, query: QueryScorer, text: str, minimum: float):
+        """`bank`: the relevance bank (vsearch.relevance), or None for a query without relevance."""
         self.session, self.bank, self.query, self.text = session, bank, query, text
         self.minimum = float(minimum)
         self.kept: list = []  # passed, in rank order
@@ -67,11 +68,13 @@ class Cutoff:
         self.compute(units)
         return [u for u in units if self.values[_clip(u)] >= self.minimum]
 
-    def of(self, unit) -> float:
-        return self.values[_clip(unit)]
+    def of(self, unit) -> float | None:
+        return self.values.get(_clip(unit))  # None: not measured (an example query has no relevance)
 
     def compute(self, units: list) -> None:
         """The relevance of the units' best clips, for those not known yet, in one batch."""
+        if self.bank is None:  # an example query: no relevance
+            return
         wanted = [(_clip(u), _score(u)) for u in units]
         fresh = list({i: s for i, s in wanted if i not in self.values}.items())
         if not fresh:

@@ -26,9 +26,10 @@ class QueryScorer:
     """One query's text, its stage-1 candidates, and how its clips are scored (exactly while it can)."""
 
     def __init__(self, library: Library, model, text_projection: np.ndarray, rerank: bool,
-                 allowed: np.ndarray | None = None):
+                 allowed: np.ndarray | None = None, exclude: int | None = None):
         self.library, self.model, self.text_projection = library, model, text_projection
         self.allowed = allowed  # None: every clip; else the ids a filter lets through
+        self.exclude = exclude  # a clip never scored as a result (an example query's own clip)
         self.ranking, self.notice = COSINE, None
         if rerank:
             self.ranking, self.notice = _exact_or_why(library)
@@ -70,14 +71,19 @@ class QueryScorer:
         """The clips' scores: exact, or stage 1's cosine once exact scoring is off or has failed. With
         `neighbours`, clips without prompt features score -inf instead (such a neighbour only stops a moment
         from growing into it; the query's ranking stays exact)."""
+        scores = None
         if self.ranking == EXACT:
             try:
-                return exact_scores(self.library, self.model, self.text_projection, ids, vectors)
+                scores = exact_scores(self.library, self.model, self.text_projection, ids, vectors)
             except MissingFeatures as missing:
                 if neighbours:
                     return np.full(len(ids), -np.inf, np.float32)
                 self.ranking, self.notice = COSINE, _lacking(missing.args[0])
-        return cosine_scores(self.text_projection, ids, vectors)
+        if scores is None:
+            scores = cosine_scores(self.text_projection, ids, vectors)
+        if self.exclude is not None and self.exclude in ids:
+            scores[ids.index(self.exclude)] = -np.inf
+        return scores
 
     def neighbour_score(self, ids: list[int], vectors: dict[int, np.ndarray]) -> np.ndarray:
         return self.score(ids, vectors, neighbours=True)
@@ -85,7 +91,8 @@ class QueryScorer:
     def scored(self, session, found: list[tuple[float, int]]) -> list[tuple[float, int]]:
         """`found` rescored and ranked, best first."""
         vectors = repo.clip_vectors(session, [i for _, i in found])
-        found = [(s, i) for s, i in found if i in vectors]  # a clip deleted since the index was loaded
+        # a clip deleted since the index was loaded; the excluded clip
+        found = [(s, i) for s, i in found if i in vectors and i != self.exclude]
         if self.ranking != EXACT or not found:
             return found
         ids = [i for _, i in found]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from vsearch.cutoff import Cutoff
 from vsearch.errors import EmptyLibraryError
+from vsearch.examples import VIDEO_COSINE, Example
 from vsearch.filters import SearchFilter, allowed_clips
 from vsearch.moments import MomentGrouper, group_videos, score_spread
 from vsearch.rerank import Neighbourhood
@@ -35,12 +36,14 @@ DATE_SORTED = 200  # a date sort orders the query's best this many results that 
 
 def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfetch: int | None = None,
            offset: int = 0, group: str = "clip", tolerance: float | None = None,
-           filters: SearchFilter | None = None, min_relevance: float = 0.0, sort: str = "relevance") -> SearchResponse:
+           filters: SearchFilter | None = None, min_relevance: float = 0.0, sort: str = "relevance",
+           example: Example | None = None) -> SearchResponse:
     """Results `offset`..`offset + k` for `text`, best first, in `group`'s unit (GROUPS). `tolerance`: how
     far below a moment's best clip its members may score, in units of the query's score spread. `filters`:
     only videos that pass them, applied inside the retrieve stage (a rare set still fills the page).
     `min_relevance`: only results at least this relevant (vsearch.cutoff); `sort`: "date" puts the newest
-    recorded first, among the best DATE_SORTED that pass the cut-off."""
+    recorded first, among the best DATE_SORTED that pass the cut-off. `example`: search by it instead of
+    `text` (vsearch.examples: ranked by video-embedding cosine, without relevance or cut-off)."""
     if group not in GROUPS:
         raise ValueError(f"unknown result unit {group!r}: use one of {', '.join(GROUPS)}")
     if sort not in SORTS:
@@ -59,16 +62,21 @@ def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfe
             f"The library in {library.settings.data_dir} has no clips: add videos with `vsearch ingest PATH`."
         )
     model = library.model  # loaded once per library; not part of the query's time
-    bank = library.relevance_bank()
+    bank = library.relevance_bank() if example is None else None
     started = time.perf_counter()
-    text_projection = model.text_projections([text])[0]
+    if example is None:
+        text_projection = model.text_projections([text])[0]
+    else:
+        text_projection, rerank, min_relevance, text = example.vector, False, 0.0, example.description
     # whole blocks of k x overfetch: every page inside a block reranks the same candidates, and later blocks
     # come after it, so pages never repeat or skip a result
     block = k * (overfetch or library.settings.overfetch) if rerank or group != "clip" else None
     wanted = offset + k if sort == "relevance" else DATE_SORTED
     with library.store.session() as session:
         allowed = allowed_clips(session, filters) if filters is not None and filters.active else None
-        query = QueryScorer(library, model, text_projection, rerank, allowed)
+        query = QueryScorer(library, model, text_projection, rerank, allowed, example and example.clip_id)
+        if example is not None:
+            query.ranking = VIDEO_COSINE
         cutoff = Cutoff(session, bank, query, text, min_relevance)
         if group == "clip":
             units, candidates = _clips(session, query, cutoff, wanted, block)

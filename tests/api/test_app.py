@@ -74,6 +74,20 @@ def test_relevance_cut_off_and_date_sort(client):
     assert newest["sort"] == "date" and dates == sorted(dates, reverse=True)
 
 
+def test_more_like_a_clip(client):
+    first = client.get("/search", params={"q": "a white square", "k": 1, "group": "clip"}).json()["results"][0]
+    similar = client.get(f"/clips/{first['clip_id']}/similar", params={"k": 5, "group": "clip"}).json()
+    assert similar["ranking"] == "video-cosine" and len(similar["results"]) == 5
+    assert first["clip_id"] not in [r["clip_id"] for r in similar["results"]]
+    scores = [r["score"] for r in similar["results"]]
+    assert scores == sorted(scores, reverse=True) and similar["next_offset"] == 5
+    assert similar["results"][0]["thumbnail_url"].endswith("/thumbnail")
+    moments = client.get(f"/clips/{first['clip_id']}/similar").json()
+    assert moments["group"] == "moment" and moments["results"]
+    assert client.get("/clips/999999/similar").status_code == 404
+    assert client.get(f"/clips/{first['clip_id']}/similar", params={"after": "someday"}).status_code == 422
+
+
 @pytest.mark.parametrize("params", [{"q": ""}, {"q": "x" * 1001}, {"q": "a", "k": 0}, {"q": "a", "k": 1001}, {},
                                     {"q": "a", "min_relevance": 1.5}, {"q": "a", "sort": "size"}])
 def test_bad_parameters_are_422(client, params):
@@ -135,7 +149,7 @@ def test_the_page_is_served_with_no_external_assets(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert '<form id="search">' in page.text and 'name="q"' in page.text
-    assert 'fetch(withKey("/search?' in page.text and "card.dataset.clipId = result.clip_id" in page.text
+    assert '"/search?"' in page.text and "/similar?" in page.text and "card.dataset.clipId = result.clip_id" in page.text
     assert "http://" not in page.text and "https://" not in page.text
 
 
@@ -169,15 +183,16 @@ def test_preview_of_a_file_browsers_cannot_play(client, video_files):
 
 
 def test_routes_run_off_the_event_loop():
-    """Routes that read the database are plain functions, run in the thread pool; search and the timeline (both
-    run the text encoder) wait for their turn on the loop and run their bodies in the pool."""
+    """Routes that read the database are plain functions, run in the thread pool; searches and the timeline (they
+    run the model) wait for their turn on the loop and run their bodies in the pool."""
     import inspect
 
     from vsearch.api import routes
 
     on_the_loop = {r.path for r in routes.router.routes if inspect.iscoroutinefunction(r.endpoint)}
-    assert routes.router.routes and on_the_loop == {"/search", "/videos/{video_id}/timeline"}
+    assert routes.router.routes and on_the_loop == {"/search", "/videos/{video_id}/timeline", "/clips/{clip_id}/similar"}
     assert "run_in_threadpool(_search_page" in inspect.getsource(routes.search_clips)
+    assert "run_in_threadpool(_search_page" in inspect.getsource(routes.similar_clips)
     assert "run_in_threadpool(_timeline" in inspect.getsource(routes.video_timeline)
 
 

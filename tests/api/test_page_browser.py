@@ -161,3 +161,19 @@ def test_no_good_match_shows_the_closest_below_the_cut_off(server, browser, libr
     below = browser.find_elements(By.CSS_SELECTOR, ".result.below")
     assert below and all("%" in card.text for card in below)  # each shows its relevance
     assert browser.find_element(By.ID, "sort").get_attribute("value") == "date"
+
+
+def test_more_like_this_searches_by_the_clip(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{server}/?q=a+white+square&group=clip")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".result[data-clip-id]")) >= 4)
+    first = browser.find_element(By.CSS_SELECTOR, ".result")
+    clip_id = first.get_attribute("data-clip-id")
+    first.find_element(By.CSS_SELECTOR, ".like").click()
+    wait.until(lambda d: f"like clip {clip_id}" in d.find_element(By.ID, "status").text)
+    shown = [card.get_attribute("data-clip-id") for card in browser.find_elements(By.CSS_SELECTOR, ".result")]
+    assert shown and clip_id not in shown
+    assert f"like={clip_id}" in browser.current_url and "q=" not in browser.current_url

@@ -23,6 +23,7 @@ from starlette.background import BackgroundTask
 
 from vsearch.api.schemas import Health, MomentResult, Result, SearchPage, TimelinePage, VideoResult
 from vsearch.errors import EmptyLibraryError
+from vsearch.examples import ExampleError, clip_example
 from vsearch.filters import FilterError, SearchFilter
 from vsearch.library import Library
 from vsearch.media.preview import browser_playable, make_preview, preview_path
@@ -77,16 +78,49 @@ async def search_clips(
                                        cutoff, sort)
 
 
+@router.get("/clips/{clip_id}/similar", response_model=SearchPage)
+async def similar_clips(
+    request: Request,
+    library: LibraryDep,
+    clip_id: RowId,
+    k: Annotated[int, Query(ge=1, le=1000, description="How many results")] = 10,
+    offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
+    group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit: moment (the default), clip or video")] = "moment",
+    folders: Annotated[list[str] | None, Query(alias="in", max_length=1000, description="Only videos under this folder or matching this glob (repeatable: any of them)")] = None,
+    after: Annotated[str | None, Query(max_length=40, description="Only videos recorded on or after this date (ISO 8601)")] = None,
+    before: Annotated[str | None, Query(max_length=40, description="Only videos recorded before this date (ISO 8601)")] = None,
+    min_duration: Annotated[float | None, Query(ge=0, description="Only videos at least this many seconds long")] = None,
+    max_duration: Annotated[float | None, Query(ge=0, description="Only videos at most this many seconds long")] = None,
+    sort: Annotated[Literal["relevance", "date"], Query(description="Most similar first, or newest recorded first")] = "relevance",
+) -> SearchPage:
+    """More like this clip: ranked by the cosine of X-CLIP video embeddings (`ranking`: video-cosine), the
+    clip itself left out."""
+    try:
+        filters = SearchFilter.parse(folders or (), after, before, min_duration, max_duration)
+    except FilterError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    state = request.app.state
+    async with state.search_lock:
+        return await run_in_threadpool(_search_page, library, state.metrics, "", k, offset, False, group, filters,
+                                       0.0, sort, clip_id)
+
+
 def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool, group: str,
-                 filters: SearchFilter, min_relevance: float, sort: str) -> SearchPage:
+                 filters: SearchFilter, min_relevance: float, sort: str, like: int | None = None) -> SearchPage:
     started = time.perf_counter()
+    example = None
+    if like is not None:
+        try:
+            example = clip_example(library, like)
+        except ExampleError as exc:
+            raise HTTPException(404, str(exc)) from exc
     try:
         library.refresh()
         response = search(library, q, k, rerank=rerank, offset=offset, group=group, filters=filters,
-                          min_relevance=min_relevance, sort=sort)
+                          min_relevance=min_relevance, sort=sort, example=example)
     except EmptyLibraryError as exc:
         metrics.observe(time.perf_counter() - started)
-        return SearchPage(query=q, model=library.settings.model_id, took_ms=0.0, ranking="none", group=group,
+        return SearchPage(query=example.description if example else q, model=library.settings.model_id, took_ms=0.0, ranking="none", group=group,
                           candidates=0, notice=str(exc), results=[], offset=offset, next_offset=None)
     metrics.observe(time.perf_counter() - started)
     results = _results(response.results, group)

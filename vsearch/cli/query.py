@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -12,7 +13,7 @@ from vsearch.search import SORTS
 
 
 @cli.command()
-@click.argument("text")
+@click.argument("text", required=False)
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many results.")
 @click.option("--group", type=click.Choice(GROUPS), default=GROUPS[0], show_default=True,
               help="Result unit: moments (runs of neighbouring clips that match alike), single clips, or videos "
@@ -29,12 +30,16 @@ from vsearch.search import SORTS
 @click.option("--before", metavar="DATE", help="Only videos recorded before DATE.")
 @click.option("--min-duration", type=click.FloatRange(0), metavar="SECONDS", help="Only videos at least this long.")
 @click.option("--max-duration", type=click.FloatRange(0), metavar="SECONDS", help="Only videos at most this long.")
+@click.option("--like", "like", type=click.IntRange(1), metavar="CLIP_ID", help="More like this clip of the library (instead of TEXT).")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Like this image (instead of TEXT).")
+@click.option("--video", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Like the clip of this video file that starts at --at (instead of TEXT).")
+@click.option("--at", type=click.FloatRange(0), default=0.0, metavar="SECONDS", help="Where --video's clip starts [default 0].")
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object: {"query", "model", "took_ms", "ranking", "group", "results": [...]}; with '
                    '"no_good_match": true and "below_cutoff": [the best found] when nothing passes the cut-off.')
 @click.pass_context
 def query(ctx, text, k, group, offset, min_relevance, sort, no_rerank, overfetch, folders, after, before,
-          min_duration, max_duration, as_json):
+          min_duration, max_duration, like, image, video, at, as_json):
     """Find the moments (or clips, or videos) that best match TEXT, best first.
 
     Candidates come from the vector index (embedding cosine); the best k x overfetch of them are
@@ -49,13 +54,22 @@ def query(ctx, text, k, group, offset, min_relevance, sort, no_rerank, overfetch
       vsearch query "a goal" --group video      # which videos, each with its best moments
       vsearch query "fireworks" --in ~/Videos/2024 --after 2024-12-31 --max-duration 600
       vsearch query "a birthday cake" --sort date --min-relevance 0.7
+      vsearch query --like 42                   # more like clip 42 (a clip_id from --json)
+      vsearch query --image logo.png --group video
+      vsearch query --video other.mp4 --at 12.5
+
+    An example query (--like, --image, --video) ranks by the cosine of X-CLIP video embeddings (the
+    model defines no video-video score): its results carry no relevance, and no cut-off applies.
 
     The recorded date is the container's creation time, else the file's modification time.
     """
     from vsearch.filters import FilterError, SearchFilter
     from vsearch.search import search
 
-    if not text.strip():
+    examples = sum(x is not None for x in (like, image, video))
+    if examples > 1 or (examples and text):
+        raise click.UsageError("give TEXT or one example (--like, --image or --video), not several")
+    if not examples and not (text or "").strip():
         raise click.BadParameter("the query is empty", param_hint="TEXT")
     try:
         filters = SearchFilter.parse(folders, after, before, min_duration, max_duration)
@@ -63,8 +77,15 @@ def query(ctx, text, k, group, offset, min_relevance, sort, no_rerank, overfetch
         raise click.UsageError(str(exc)) from exc
     library = open_library(ctx)
     cutoff = library.settings.min_relevance if min_relevance is None else min_relevance
-    response = search(library, text, k, rerank=not no_rerank, overfetch=overfetch, offset=offset,
-                      group=group, filters=filters, min_relevance=cutoff, sort=sort)
+    example = None
+    if examples:
+        from vsearch.examples import clip_example, image_example, video_example
+
+        library.check_model()
+        example = (clip_example(library, like) if like is not None else image_example(library, image)
+                   if image is not None else video_example(library, video, at))
+    response = search(library, text or "", k, rerank=not no_rerank, overfetch=overfetch, offset=offset,
+                      group=group, filters=filters, min_relevance=cutoff, sort=sort, example=example)
     if response.notice:
         click.echo(f"note: {response.notice}", err=True)
     if as_json:
@@ -80,13 +101,17 @@ def query(ctx, text, k, group, offset, min_relevance, sort, no_rerank, overfetch
         click.echo("no results", err=True)
     for r in response.results:
         if group == "video":
-            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {r.relevance:4.2f}  {r.path}  ({r.total_moments} moment(s))")
+            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {_share(r.relevance)}  {r.path}  ({r.total_moments} moment(s))")
             for m in r.moments:
-                click.echo(f"       {m.score:7.4f}  {m.relevance:4.2f}  {_clock(m.start)}–{_clock(m.end)}")
+                click.echo(f"       {m.score:7.4f}  {_share(m.relevance)}  {_clock(m.start)}–{_clock(m.end)}")
         else:
-            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {r.relevance:4.2f}  {r.path}  {_clock(r.start)}–{_clock(r.end)}")
+            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {_share(r.relevance)}  {r.path}  {_clock(r.start)}–{_clock(r.end)}")
     click.echo(f"{len(response.results)} {group}(s) in {response.took_ms:.0f} ms ({response.ranking}; columns: rank, "
                "score, relevance)", err=True)
+
+
+def _share(relevance: float | None) -> str:
+    return "   -" if relevance is None else f"{relevance:4.2f}"
 
 
 def _start(result) -> float:
