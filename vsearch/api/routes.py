@@ -46,29 +46,38 @@ async def get_library(request: Request) -> Library:
 LibraryDep = Annotated[Library, Depends(get_library)]
 
 
-@router.get("/search", response_model=SearchPage)
-async def search_clips(
-    request: Request,
-    library: LibraryDep,
-    q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for")],
-    k: Annotated[int, Query(ge=1, le=1000, description="How many results")] = 10,
-    offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
-    rerank: Annotated[bool, Query(description="Rank by X-CLIP's exact score")] = True,
-    group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit: moment (the default), clip or video")] = "moment",
+def search_filters(
     folders: Annotated[list[str] | None, Query(alias="in", max_length=1000, description="Only videos under this folder or matching this glob (repeatable: any of them)")] = None,
     after: Annotated[str | None, Query(max_length=40, description="Only videos recorded on or after this date (ISO 8601)")] = None,
     before: Annotated[str | None, Query(max_length=40, description="Only videos recorded before this date (ISO 8601)")] = None,
     min_duration: Annotated[float | None, Query(ge=0, description="Only videos at least this many seconds long")] = None,
     max_duration: Annotated[float | None, Query(ge=0, description="Only videos at most this many seconds long")] = None,
+) -> SearchFilter:
+    """The filters of /search and /clips/{id}/similar (422 when one cannot be read)."""
+    try:
+        return SearchFilter.parse(folders or (), after, before, min_duration, max_duration)
+    except FilterError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+FiltersDep = Annotated[SearchFilter, Depends(search_filters)]
+
+
+@router.get("/search", response_model=SearchPage)
+async def search_clips(
+    request: Request,
+    library: LibraryDep,
+    filters: FiltersDep,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for")],
+    k: Annotated[int, Query(ge=1, le=1000, description="How many results")] = 10,
+    offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
+    rerank: Annotated[bool, Query(description="Rank by X-CLIP's exact score")] = True,
+    group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit: moment (the default), clip or video")] = "moment",
     min_relevance: Annotated[float | None, Query(ge=0, le=1, description="Only results at least this relevant (0 to 1; default: the server's setting)")] = None,
     sort: Annotated[Literal["relevance", "date"], Query(description="Best match first, or newest recorded first")] = "relevance",
 ) -> SearchPage:
     if not q.strip():
         raise HTTPException(422, "q is blank")
-    try:
-        filters = SearchFilter.parse(folders or (), after, before, min_duration, max_duration)
-    except FilterError as exc:
-        raise HTTPException(422, str(exc)) from exc
     state = request.app.state
     # One inference at a time (the model's threads already use every core). Searches wait for their
     # turn here, on the event loop, so waiting ones hold none of the thread pool the other routes use.
@@ -82,23 +91,15 @@ async def search_clips(
 async def similar_clips(
     request: Request,
     library: LibraryDep,
+    filters: FiltersDep,
     clip_id: RowId,
     k: Annotated[int, Query(ge=1, le=1000, description="How many results")] = 10,
     offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
     group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit: moment (the default), clip or video")] = "moment",
-    folders: Annotated[list[str] | None, Query(alias="in", max_length=1000, description="Only videos under this folder or matching this glob (repeatable: any of them)")] = None,
-    after: Annotated[str | None, Query(max_length=40, description="Only videos recorded on or after this date (ISO 8601)")] = None,
-    before: Annotated[str | None, Query(max_length=40, description="Only videos recorded before this date (ISO 8601)")] = None,
-    min_duration: Annotated[float | None, Query(ge=0, description="Only videos at least this many seconds long")] = None,
-    max_duration: Annotated[float | None, Query(ge=0, description="Only videos at most this many seconds long")] = None,
     sort: Annotated[Literal["relevance", "date"], Query(description="Most similar first, or newest recorded first")] = "relevance",
 ) -> SearchPage:
     """More like this clip: ranked by the cosine of X-CLIP video embeddings (`ranking`: video-cosine), the
     clip itself left out."""
-    try:
-        filters = SearchFilter.parse(folders or (), after, before, min_duration, max_duration)
-    except FilterError as exc:
-        raise HTTPException(422, str(exc)) from exc
     state = request.app.state
     async with state.search_lock:
         return await run_in_threadpool(_search_page, library, state.metrics, "", k, offset, False, group, filters,
