@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     relevance_prompts: Path | None = None
     # the bank's everyday prompts (off for a checkpoint whose vocabulary cannot spell them)
     relevance_everyday: bool = True
+    # the largest image or video POST /search accepts as a query, in bytes
+    upload_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
     # exact (flat) search below this many clips, an approximate index from here on; see bench/query.py
     index_threshold: int = Field(default=50_000, ge=1)
     # the approximate index: "ivf" (k-means inverted lists; holds its recall for text queries at 1M

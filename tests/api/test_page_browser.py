@@ -177,3 +177,26 @@ def test_more_like_this_searches_by_the_clip(server, browser):
     shown = [card.get_attribute("data-clip-id") for card in browser.find_elements(By.CSS_SELECTOR, ".result")]
     assert shown and clip_id not in shown
     assert f"like={clip_id}" in browser.current_url and "q=" not in browser.current_url
+
+
+def test_an_image_dropped_on_the_search_box_searches_with_it(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server)
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "q"))
+    browser.execute_script("""
+        const canvas = document.createElement("canvas");
+        canvas.width = 64; canvas.height = 48;
+        const context = canvas.getContext("2d");
+        context.fillStyle = "#000"; context.fillRect(0, 0, 64, 48);
+        context.fillStyle = "#fff"; context.fillRect(20, 10, 20, 20);
+        canvas.toBlob((blob) => {
+          const transfer = new DataTransfer();
+          transfer.items.add(new File([blob], "square.png", { type: "image/png" }));
+          document.getElementById("q").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
+        }, "image/png");
+    """)
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: "like image square.png" in d.find_element(By.ID, "status").text)
+    assert browser.find_elements(By.CSS_SELECTOR, ".result[data-clip-id]")

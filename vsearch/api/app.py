@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vsearch.api.metrics import Metrics
 from vsearch.api.routes import router
+from vsearch.api.uploads import router as upload_router
 from vsearch.config import Settings
 from vsearch.errors import ModelLoadError, ModelMismatchError, VsearchError
 from vsearch.faults import DatabaseUnavailableError, ReadOnlyError, StorageFullError, explain
@@ -51,6 +52,7 @@ def create_app(settings: Settings, library: Library | None = None) -> FastAPI:
     app.add_exception_handler(VsearchError, _vsearch_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.include_router(router)
+    app.include_router(upload_router)
     return app
 
 

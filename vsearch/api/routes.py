@@ -11,7 +11,9 @@ import errno
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Literal
@@ -23,7 +25,7 @@ from starlette.background import BackgroundTask
 
 from vsearch.api.schemas import Health, MomentResult, Result, SearchPage, TimelinePage, VideoResult
 from vsearch.errors import EmptyLibraryError
-from vsearch.examples import ExampleError, clip_example
+from vsearch.examples import Example, ExampleError, clip_example
 from vsearch.filters import FilterError, SearchFilter
 from vsearch.library import Library
 from vsearch.media.preview import browser_playable, make_preview, preview_path
@@ -103,18 +105,22 @@ async def similar_clips(
     state = request.app.state
     async with state.search_lock:
         return await run_in_threadpool(_search_page, library, state.metrics, "", k, offset, False, group, filters,
-                                       0.0, sort, clip_id)
+                                       0.0, sort, partial(_library_clip, clip_id))
+
+
+def _library_clip(clip_id: int, library: Library) -> Example:
+    try:
+        return clip_example(library, clip_id)
+    except ExampleError as exc:
+        raise HTTPException(404, str(exc)) from exc
 
 
 def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool, group: str,
-                 filters: SearchFilter, min_relevance: float, sort: str, like: int | None = None) -> SearchPage:
+                 filters: SearchFilter, min_relevance: float, sort: str,
+                 example_of: Callable[[Library], Example] | None = None) -> SearchPage:
+    """One page of a search by `q`, or by the example `example_of` makes (an HTTPException when it cannot)."""
     started = time.perf_counter()
-    example = None
-    if like is not None:
-        try:
-            example = clip_example(library, like)
-        except ExampleError as exc:
-            raise HTTPException(404, str(exc)) from exc
+    example = example_of(library) if example_of is not None else None
     try:
         library.refresh()
         response = search(library, q, k, rerank=rerank, offset=offset, group=group, filters=filters,
