@@ -26,10 +26,13 @@ class QueryScorer:
     """One query's text, its stage-1 candidates, and how its clips are scored (exactly while it can)."""
 
     def __init__(self, library: Library, model, text_projection: np.ndarray, rerank: bool,
-                 allowed: np.ndarray | None = None, exclude: int | None = None):
+                 allowed: np.ndarray | None = None, exclude: int | None = None, blank: str = "sink"):
         self.library, self.model, self.text_projection = library, model, text_projection
         self.allowed = allowed  # None: every clip; else the ids a filter lets through
         self.exclude = exclude  # a clip never scored as a result (an example query's own clip)
+        # blank clips (vsearch.media.blank): "sink" below the others of their block, "drop" them, or "keep"
+        self.blank_policy = blank
+        self.blank: set[int] = set()  # the blank clips seen among the candidates
         self.ranking, self.notice = COSINE, None
         if rerank:
             self.ranking, self.notice = _exact_or_why(library)
@@ -93,14 +96,24 @@ class QueryScorer:
         vectors = repo.clip_vectors(session, [i for _, i in found])
         # a clip deleted since the index was loaded; the excluded clip
         found = [(s, i) for s, i in found if i in vectors and i != self.exclude]
-        if self.ranking != EXACT or not found:
-            return found
-        ids = [i for _, i in found]
-        scores = self.score(ids, vectors)
-        if self.ranking != EXACT:  # features were missing: stage 1's order stands
-            return found
-        order = np.argsort(-scores, kind="stable")
-        return [(float(scores[j]), ids[j]) for j in order]
+        if self.blank_policy != "keep":
+            blank = repo.blank_clips(session, [i for _, i in found])
+            self.blank |= blank
+            if self.blank_policy == "drop":
+                found = [(s, i) for s, i in found if i not in blank]
+        if self.ranking == EXACT and found:
+            ids = [i for _, i in found]
+            scores = self.score(ids, vectors)
+            if self.ranking == EXACT:  # else features were missing: stage 1's order stands
+                order = np.argsort(-scores, kind="stable")
+                found = [(float(scores[j]), ids[j]) for j in order]
+        if self.blank_policy == "sink":  # stable: each part keeps its order
+            found = [f for f in found if f[1] not in self.blank] + [f for f in found if f[1] in self.blank]
+        return found
+
+    def sinks(self, clip_id: int) -> bool:
+        """Whether the clip goes after the others of its block (a blank clip, unless blank clips are kept)."""
+        return self.blank_policy == "sink" and clip_id in self.blank
 
 
 def _exact_or_why(library: Library) -> tuple[str, str | None]:

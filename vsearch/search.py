@@ -37,13 +37,15 @@ DATE_SORTED = 200  # a date sort orders the query's best this many results that 
 def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfetch: int | None = None,
            offset: int = 0, group: str = "clip", tolerance: float | None = None,
            filters: SearchFilter | None = None, min_relevance: float = 0.0, sort: str = "relevance",
-           example: Example | None = None) -> SearchResponse:
+           example: Example | None = None, include_blank: bool = False) -> SearchResponse:
     """Results `offset`..`offset + k` for `text`, best first, in `group`'s unit (GROUPS). `tolerance`: how
     far below a moment's best clip its members may score, in units of the query's score spread. `filters`:
     only videos that pass them, applied inside the retrieve stage (a rare set still fills the page).
     `min_relevance`: only results at least this relevant (vsearch.cutoff); `sort`: "date" puts the newest
     recorded first, among the best DATE_SORTED that pass the cut-off. `example`: search by it instead of
-    `text` (vsearch.examples: ranked by video-embedding cosine, without relevance or cut-off)."""
+    `text` (vsearch.examples: ranked by video-embedding cosine, without relevance or cut-off). Blank clips
+    (vsearch.media.blank) sink below the others of their block unless `include_blank`; an example query
+    never returns them."""
     if group not in GROUPS:
         raise ValueError(f"unknown result unit {group!r}: use one of {', '.join(GROUPS)}")
     if sort not in SORTS:
@@ -74,7 +76,8 @@ def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfe
     wanted = offset + k if sort == "relevance" else DATE_SORTED
     with library.store.session() as session:
         allowed = allowed_clips(session, filters) if filters is not None and filters.active else None
-        query = QueryScorer(library, model, text_projection, rerank, allowed, example and example.clip_id)
+        blank = "drop" if example is not None else "keep" if include_blank else "sink"
+        query = QueryScorer(library, model, text_projection, rerank, allowed, example and example.clip_id, blank)
         if example is not None:
             query.ranking = VIDEO_COSINE
         cutoff = Cutoff(session, bank, query, text, min_relevance)
@@ -140,7 +143,7 @@ def _grouped(session, query: QueryScorer, cutoff: Cutoff, wanted: int, block: in
             sample = {i for _, i in found[:SPREAD_CANDIDATES]}
             spread = score_spread(s for s, i in scored if i in sample)
             grouper = MomentGrouper(neighbourhood, tolerance * spread)
-        seeds = sorted(neighbourhood.candidates(scored), key=lambda c: (-c.score, c.clip_id))
+        seeds = sorted(neighbourhood.candidates(scored), key=lambda c: (query.sinks(c.clip_id), -c.score, c.clip_id))
         neighbourhood.prefetch(seeds[: max(0, wanted + 1 - len(cutoff.kept))])
         for number, seed in enumerate(seeds):
             moment = grouper.add(seed)

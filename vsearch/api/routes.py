@@ -77,6 +77,7 @@ async def search_clips(
     group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit: moment (the default), clip or video")] = "moment",
     min_relevance: Annotated[float | None, Query(ge=0, le=1, description="Only results at least this relevant (0 to 1; default: the server's setting)")] = None,
     sort: Annotated[Literal["relevance", "date"], Query(description="Best match first, or newest recorded first")] = "relevance",
+    include_blank: Annotated[bool, Query(description="Rank blank clips (almost no content) with the others, not after them")] = False,
 ) -> SearchPage:
     if not q.strip():
         raise HTTPException(422, "q is blank")
@@ -86,7 +87,7 @@ async def search_clips(
     async with state.search_lock:
         cutoff = library.settings.min_relevance if min_relevance is None else min_relevance
         return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank, group, filters,
-                                       cutoff, sort)
+                                       cutoff, sort, None, include_blank)
 
 
 @router.get("/clips/{clip_id}/similar", response_model=SearchPage)
@@ -117,14 +118,14 @@ def _library_clip(clip_id: int, library: Library) -> Example:
 
 def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool, group: str,
                  filters: SearchFilter, min_relevance: float, sort: str,
-                 example_of: Callable[[Library], Example] | None = None) -> SearchPage:
+                 example_of: Callable[[Library], Example] | None = None, include_blank: bool = False) -> SearchPage:
     """One page of a search by `q`, or by the example `example_of` makes (an HTTPException when it cannot)."""
     started = time.perf_counter()
     example = example_of(library) if example_of is not None else None
     try:
         library.refresh()
         response = search(library, q, k, rerank=rerank, offset=offset, group=group, filters=filters,
-                          min_relevance=min_relevance, sort=sort, example=example)
+                          min_relevance=min_relevance, sort=sort, example=example, include_blank=include_blank)
     except EmptyLibraryError as exc:
         metrics.observe(time.perf_counter() - started)
         return SearchPage(query=example.description if example else q, model=library.settings.model_id, took_ms=0.0, ranking="none", group=group,

@@ -23,6 +23,7 @@ from vsearch.search import SORTS
               help="Only results at least this relevant, 0 to 1 (0: all) [env VSEARCH_MIN_RELEVANCE; default 0.2].")
 @click.option("--sort", type=click.Choice(SORTS), default=SORTS[0], show_default=True,
               help="Best match first, or newest recorded first (among the best 200 that pass the cut-off).")
+@click.option("--include-blank", is_flag=True, help="Rank clips with almost no content (black, white, a single-colour card) with the others instead of after them.")
 @click.option("--no-rerank", is_flag=True, help="Stage 1 only: rank by embedding cosine, skip X-CLIP's exact score.")
 @click.option("--overfetch", type=click.IntRange(1, 1000), help="Stage 1 fetches k x this many candidates to rerank [env VSEARCH_OVERFETCH; default 50].")
 @click.option("--in", "folders", multiple=True, metavar="FOLDER", help="Only videos under this folder (or matching this glob, e.g. '*/2024/*'); repeatable: under any of them.")
@@ -38,7 +39,7 @@ from vsearch.search import SORTS
               help='One JSON object: {"query", "model", "took_ms", "ranking", "group", "results": [...]}; with '
                    '"no_good_match": true and "below_cutoff": [the best found] when nothing passes the cut-off.')
 @click.pass_context
-def query(ctx, text, k, group, offset, min_relevance, sort, no_rerank, overfetch, folders, after, before,
+def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, no_rerank, overfetch, folders, after, before,
           min_duration, max_duration, like, image, video, at, as_json):
     """Find the moments (or clips, or videos) that best match TEXT, best first.
 
@@ -85,7 +86,8 @@ def query(ctx, text, k, group, offset, min_relevance, sort, no_rerank, overfetch
         example = (clip_example(library, like) if like is not None else image_example(library, image)
                    if image is not None else video_example(library, video, at))
     response = search(library, text or "", k, rerank=not no_rerank, overfetch=overfetch, offset=offset,
-                      group=group, filters=filters, min_relevance=cutoff, sort=sort, example=example)
+                      group=group, filters=filters, min_relevance=cutoff, sort=sort, example=example,
+                      include_blank=include_blank)
     if response.notice:
         click.echo(f"note: {response.notice}", err=True)
     if as_json:

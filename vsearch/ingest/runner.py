@@ -18,6 +18,7 @@ from vsearch.ingest.changes import FileState, find_changes, sweep
 from vsearch.ingest.facts import fill_missing_facts, recorded_date
 from vsearch.ingest.summary import IngestSummary
 from vsearch.ingest.workers import DecodeBudget, DecodePool
+from vsearch.media.blank import is_blank
 from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, VideoReset, VideoStarted
 from vsearch.media.sample import ClipPlan
 from vsearch.media.thumbnails import thumbnail_path, write_thumbnail
@@ -43,6 +44,7 @@ class _Pending:
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     features: dict[int, np.ndarray] = field(default_factory=dict)
     thumbnails: dict[int, bytes] = field(default_factory=dict)
+    blank: dict[int, bool] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -190,6 +192,7 @@ def _embed_files(library: Library, files: list[FileState], summary: IngestSummar
                 buffer.extend((message.task, plan, frames) for plan, frames in zip(message.plans, message.frames))
                 pending[message.task].plans.update((p.ordinal, p) for p in message.plans)
                 pending[message.task].thumbnails.update((p.ordinal, t) for p, t in zip(message.plans, message.thumbnails))
+                pending[message.task].blank.update((p.ordinal, is_blank(f)) for p, f in zip(message.plans, message.frames))
                 while len(buffer) >= settings.batch_size:
                     embed(settings.batch_size)
             elif isinstance(message, VideoStarted):
@@ -202,6 +205,7 @@ def _embed_files(library: Library, files: list[FileState], summary: IngestSummar
                 pending[message.task].vectors.clear()
                 pending[message.task].features.clear()
                 pending[message.task].thumbnails.clear()
+                pending[message.task].blank.clear()
                 buffer[:] = [b for b in buffer if b[0] != message.task]
             elif isinstance(message, VideoFailed):
                 state = pending.pop(message.task).state
@@ -278,6 +282,7 @@ def _write_video(library: Library, index: ClipIndex, item: _Pending) -> None:
                 frame_times=list(item.plans[o].frame_times),
                 model=model_id,
                 embedding=np.asarray(item.vectors[o], dtype=np.float32).tobytes(),
+                blank=item.blank.get(o, False),
             )
             for o in ordinals
         ]

@@ -57,8 +57,10 @@ def encode(
     rotation: int = 0,
     frame_times: list[float] | None = None,
     seekable: bool = True,
+    painter=None,
 ) -> Path:
-    """Encode a synthetic video; `frame_times` (seconds) makes it variable frame rate."""
+    """Encode a synthetic video; `frame_times` (seconds) makes it variable frame rate; `painter(index, width,
+    height, hue)` draws the frames instead of `scene`."""
     import av
 
     path = Path(path)
@@ -75,7 +77,7 @@ def encode(
         stream.set_display_rotation(rotation)
     times = frame_times if frame_times is not None else [i / fps for i in range(int(round(seconds * fps)))]
     for i, t in enumerate(times):
-        frame = av.VideoFrame.from_ndarray(scene(i, width, height, hue), format="rgb24")
+        frame = av.VideoFrame.from_ndarray((painter or scene)(i, width, height, hue), format="rgb24")
         if frame_times is not None:
             frame.pts = int(round(t * 1000))
             frame.time_base = Fraction(1, 1000)

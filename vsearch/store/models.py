@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -75,6 +75,7 @@ class Clip(Base):
     frame_times: Mapped[list[float]] = mapped_column(JSON)
     model: Mapped[str] = mapped_column(Text)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    blank: Mapped[bool] = mapped_column(Boolean, default=False)  # frames with almost no content (media.blank)
 
     video: Mapped[Video] = relationship(back_populates="clips")
 

@@ -126,6 +126,14 @@ def clip_vectors(session: Session, ids: Sequence[int]) -> dict[int, np.ndarray]:
     return {int(clip_id): np.frombuffer(embedding, dtype=np.float32) for clip_id, embedding in rows}
 
 
+def blank_clips(session: Session, ids: Sequence[int]) -> set[int]:
+    """The blank clips among `ids`."""
+    if not ids:
+        return set()
+    rows = session.execute(select(Clip.id).where(Clip.id.in_([int(i) for i in ids]), Clip.blank.is_(True))).all()
+    return {int(row[0]) for row in rows}
+
+
 def clips_with_videos(session: Session, ids: Sequence[int]) -> dict[int, tuple[Clip, Video]]:
     if not ids:
         return {}
