@@ -205,6 +205,8 @@ def main() -> None:
                         help="layers of the small model's multi-frame integration transformer (time order)")
     parser.add_argument("--width", type=int, default=64,
                         help="hidden size of the small model's towers, projection and MIT (64: about 0.5 M weights)")
+    parser.add_argument("--vision-position-std", type=float,
+                        help="re-initialise the small model's patch position embeddings at this std (default 0.02)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="where the model trains and embeds (the targets are set for the CPU)")
@@ -236,6 +238,8 @@ def main() -> None:
     words = tuple(dict.fromkeys([*BASE_WORDS, *WORDS]))
     config = small_config(vocab_size=_vocab_size(words), mit_layers=args.mit_layers, width=args.width)
     start = build_checkpoint(work / "xclip-start", config, seed=args.seed, words=words)
+    if args.vision_position_std:
+        _rescale_positions(start, args.vision_position_std, args.seed)
     label_sets = {"seen": test, "held_out": unseen}
     before = evaluate_library(start, work / "test", label_sets, work, "before", args.device)
     settings = Settings(data_dir=work / "unused", model=str(start), device=args.device, precision="fp32",
@@ -266,10 +270,23 @@ def main() -> None:
         "seconds": {"generate": round(generated, 1), "train": round(training, 1),
                     "total": round(time.perf_counter() - began, 1)},
         "recipe": {**asdict(plan), "videos_per_sentence": args.videos_per_sentence,
-                   "model": f"X-CLIP 64 px, patch 16, hidden {args.width}, 3 layers, random start"},
+                   "model": f"X-CLIP 64 px, patch 16, hidden {args.width}, 3 layers, random start",
+                   "vision_position_std": args.vision_position_std},
         "machine": machine(),
         "work": str(work),
     }, indent=2))
+
+
+def _rescale_positions(checkpoint: Path, std: float, seed: int) -> None:
+    """Patch position embeddings drawn again at `std`: where the square is must reach each frame's embedding."""
+    import torch
+    from transformers import XCLIPModel
+
+    torch.manual_seed(seed)
+    model = XCLIPModel.from_pretrained(checkpoint)
+    with torch.no_grad():
+        model.vision_model.embeddings.position_embedding.weight.normal_(0.0, std)
+    model.save_pretrained(checkpoint)
 
 
 def _vocab_size(words: tuple[str, ...]) -> int:
