@@ -1,5 +1,7 @@
 """The real videos in ../shared/videos (made by others), when that folder exists."""
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import SHARED_VIDEOS
@@ -35,3 +37,14 @@ def test_every_shared_video_is_indexed_over_its_full_duration(library):
         for before, after in zip(records, records[1:]):
             assert after["start"] <= before["end"] + 1e-6
     assert len(search(library, "people walking", k=10).results) == 10
+
+
+def test_duplicates_in_the_shared_videos_are_exactly_the_three_known_groups(library):
+    from vsearch.duplicates.report import library_duplicates
+
+    ingest(library, [SHARED_VIDEOS])
+    found = library_duplicates(library)
+    groups = sorted(sorted(Path(v["path"]).name for v in group["videos"]) for group in found["copies"])
+    assert groups == [["Megamind.avi", "Megamind_bugy.avi"], ["carphone_distorted.mp4", "carphone_pristine.mp4"],
+                      ["movie-hello.avi", "movie-hello.mp4", "movie-hello.mpeg"]]
+    assert found["videos_without_prints"] == []

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     relevance_prompts: Path | None = None
     # the bank's everyday prompts (off for a checkpoint whose vocabulary cannot spell them)
     relevance_everyday: bool = True
+    # two frames show the same picture when their fingerprints' cosine reaches this (vsearch.duplicates;
+    # bench/duplicates.py measures precision and recall around it)
+    duplicate_threshold: float = Field(default=0.9, gt=0, le=1)
     # the largest image or video POST /search accepts as a query, in bytes
     upload_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
     # exact (flat) search below this many clips, an approximate index from here on; see bench/query.py

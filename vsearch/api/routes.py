@@ -23,7 +23,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from starlette.background import BackgroundTask
 
-from vsearch.api.schemas import Health, MomentResult, Result, SearchPage, TimelinePage, VideoResult
+from vsearch.api.schemas import DuplicatesPage, Health, MomentResult, Result, SearchPage, TimelinePage, VideoResult
+from vsearch.duplicates.report import library_duplicates
 from vsearch.errors import EmptyLibraryError
 from vsearch.examples import Example, ExampleError, clip_example
 from vsearch.filters import FilterError, SearchFilter
@@ -239,6 +240,16 @@ def clip_preview(library: LibraryDep, clip_id: RowId):
 def page() -> str:
     """The search page: a box, a grid of results, a player (every asset served from here)."""
     return (resources.files("vsearch.api") / "static" / "index.html").read_text()
+
+
+@router.get("/duplicates", response_model=DuplicatesPage)
+def duplicates(
+    library: LibraryDep,
+    threshold: Annotated[float | None, Query(gt=0, le=1, description="Fingerprint cosine at which two frames count as the same picture (default: the library's setting, read as stored; another value is computed for this request)")] = None,
+) -> DuplicatesPage:
+    """Copies of one video (another container, codec, resolution, quality, or trimmed) and clips that different
+    videos share, as `vsearch duplicates` reports them."""
+    return DuplicatesPage(**library_duplicates(library, threshold))
 
 
 @router.get("/health", response_model=Health)

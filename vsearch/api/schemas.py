@@ -97,3 +97,50 @@ class Health(BaseModel):
     status: str
     videos: int
     clips: int
+
+
+class DuplicateVideo(BaseModel):
+    id: int
+    path: str
+    duration: float | None
+
+
+class CopyMatch(BaseModel):
+    """Footage of `a` over a_span is footage of `b` over b_span (time in b ≈ time in a + offset)."""
+
+    a: str
+    b: str
+    a_span: list[float]
+    b_span: list[float]
+    offset: float
+    frames: int  # frames matched, in order
+    coverage: float  # the larger share of either video's frames matched
+    similarity: float  # mean fingerprint cosine of the matched frames
+
+
+class CopyGroup(BaseModel):
+    """Videos that are copies of one another (another container, codec, resolution, quality, or trimmed)."""
+
+    videos: list[DuplicateVideo]
+    matches: list[CopyMatch]
+
+
+class SharedClip(BaseModel):
+    clip_id: int
+    video_id: int
+    path: str
+    start: float
+    end: float
+
+
+class SharedClips(BaseModel):
+    """Near-identical clips of different videos that are not copies of each other (an opening, a shot)."""
+
+    clips: list[SharedClip]
+
+
+class DuplicatesPage(BaseModel):
+    threshold: float
+    copies: list[CopyGroup]
+    shared_clips: list[SharedClips]
+    videos_without_prints: list[str]  # indexed before fingerprints were kept: `ingest --reembed` adds them

@@ -1,7 +1,7 @@
 """The `vsearch` command: parses input, calls the core, formats output (results on stdout, the rest on
 stderr)."""
 
-from vsearch.cli import library, quality, query  # noqa: F401  (their commands join the group)
+from vsearch.cli import duplicates, library, quality, query  # noqa: F401  (their commands join the group)
 from vsearch.cli.group import (  # noqa: F401
     EXIT_BUSY,
     EXIT_ERROR,

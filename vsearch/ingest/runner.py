@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsearch.duplicates.finder import refresh
 from vsearch.faults import is_disconnect
 from vsearch.ingest.changes import FileState, find_changes, sweep
 from vsearch.ingest.facts import fill_missing_facts, recorded_date
@@ -20,6 +21,7 @@ from vsearch.ingest.summary import IngestSummary
 from vsearch.ingest.workers import DecodeBudget, DecodePool
 from vsearch.media.blank import is_blank
 from vsearch.media.clips import ClipChunk, ClipJob, VideoDone, VideoFailed, VideoReset, VideoStarted
+from vsearch.media.fingerprint import PRINT_DIM, thin
 from vsearch.media.sample import ClipPlan
 from vsearch.media.thumbnails import thumbnail_path, write_thumbnail
 from vsearch.model.preprocess import normalize
@@ -45,6 +47,7 @@ class _Pending:
     features: dict[int, np.ndarray] = field(default_factory=dict)
     thumbnails: dict[int, bytes] = field(default_factory=dict)
     blank: dict[int, bool] = field(default_factory=dict)
+    prints: dict[float, np.ndarray | None] = field(default_factory=dict)  # by frame time; None: a flat frame
 
     @property
     def complete(self) -> bool:
@@ -89,12 +92,25 @@ def _ingest(library: Library, paths: list[Path], reembed: bool, progress) -> Ing
             with library.store.begin() as session:
                 summary.removed, clip_ids = sweep(session, paths, changes.seen)
             library.drop_derived(clip_ids)
+            _refresh_duplicates(library, summary)
     finally:
         summary.seconds = time.perf_counter() - began
         if progress:
             progress.close()
         _finish(library, summary)
     return summary
+
+
+def _refresh_duplicates(library: Library, summary: IngestSummary) -> None:
+    """The copies and shared footage of the videos this run indexed or lost (the others' stay as stored)."""
+    paths = summary.indexed + [path for path, _ in summary.failed]
+    if not paths:
+        return
+    started = time.perf_counter()
+    with library.store.session() as session:
+        ids = repo.video_ids_of(session, paths)
+    refresh(library.store, ids, library.settings.duplicate_threshold)
+    summary.timings["duplicates"] += time.perf_counter() - started
 
 
 def _mend_features(library: Library, changes) -> None:
@@ -193,6 +209,7 @@ def _embed_files(library: Library, files: list[FileState], summary: IngestSummar
                 pending[message.task].plans.update((p.ordinal, p) for p in message.plans)
                 pending[message.task].thumbnails.update((p.ordinal, t) for p, t in zip(message.plans, message.thumbnails))
                 pending[message.task].blank.update((p.ordinal, is_blank(f)) for p, f in zip(message.plans, message.frames))
+                pending[message.task].prints.update(message.prints)
                 while len(buffer) >= settings.batch_size:
                     embed(settings.batch_size)
             elif isinstance(message, VideoStarted):
@@ -206,6 +223,7 @@ def _embed_files(library: Library, files: list[FileState], summary: IngestSummar
                 pending[message.task].features.clear()
                 pending[message.task].thumbnails.clear()
                 pending[message.task].blank.clear()
+                pending[message.task].prints.clear()
                 buffer[:] = [b for b in buffer if b[0] != message.task]
             elif isinstance(message, VideoFailed):
                 state = pending.pop(message.task).state
@@ -295,8 +313,17 @@ def _write_video(library: Library, index: ClipIndex, item: _Pending) -> None:
             store.write(new_ids, features)
         for clip_id, ordinal in zip(new_ids.tolist(), ordinals):
             write_thumbnail(thumbnail_path(library.settings.data_dir, clip_id), item.thumbnails[ordinal])
+        repo.set_prints(session, video.id, *_printed_frames(item.prints), sampled=len(item.prints))
     library.drop_derived(old_ids)
     index.add(new_ids, np.stack([item.vectors[o] for o in ordinals]))
+
+
+def _printed_frames(prints: dict[float, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The (times, prints) of a video's frames that have a print, in time order, still stretches thinned."""
+    kept = sorted(((t, p) for t, p in prints.items() if p is not None), key=lambda item: item[0])
+    times = np.array([t for t, _ in kept], dtype=np.float32)
+    stacked = np.stack([p for _, p in kept]) if kept else np.zeros((0, PRINT_DIM), np.int8)
+    return thin(times, stacked)
 
 
 def _write_failure(library: Library, state: FileState, reason: str, summary: IngestSummary) -> None:

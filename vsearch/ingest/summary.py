@@ -14,7 +14,7 @@ class IngestSummary:
     clips: int = 0
     seconds: float = 0.0
     # summed per stage; decode and preprocess run in workers, so they overlap embedding
-    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("decode", "preprocess", "embed", "write"), 0.0))
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("decode", "preprocess", "embed", "write", "duplicates"), 0.0))
     interrupted: bool = False
 
     @property

@@ -3,7 +3,8 @@
 `produce_clips` turns one file into a stream of messages (started, clip chunks, done or
 failed). It runs in decode worker processes; frames are resized and cropped there (uint8,
 the costly half of preprocessing) so only small arrays travel to the model's process, and
-each clip's thumbnail is encoded there from the full-size frame the decoder gave anyway.
+each clip's thumbnail is encoded there from the full-size frame the decoder gave anyway, as is each
+sampled frame's fingerprint (vsearch.media.fingerprint, for finding copies).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from vsearch.errors import DecodeError
 from vsearch.media.decode import sources_for
+from vsearch.media.fingerprint import frame_print
 from vsearch.media.probe import VideoProbe, probe
 from vsearch.media.resize import PreprocessSpec, resize_and_crop
 from vsearch.media.sample import ClipPlan, plan_clips, video_duration
@@ -72,6 +74,8 @@ class ClipChunk:
     thumbnails: list[bytes]  # one JPEG per plan
     decode_s: float
     preprocess_s: float
+    # (time, print or None when flat) of the sampled frames first seen since the last chunk
+    prints: list[tuple[float, np.ndarray | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -101,16 +105,21 @@ class _Assembler:
     crops: dict[int, np.ndarray] = field(default_factory=dict)
     thumbnails: dict[int, bytes] = field(default_factory=dict)
     middles: set[int] = field(default_factory=set)
+    times: dict[int, float] = field(default_factory=dict)
+    prints: list[tuple[float, np.ndarray | None]] = field(default_factory=list)  # not yet sent
     next_plan: int = 0
 
     def __post_init__(self):
         for plan in self.plans:
+            for index, time_ in zip(plan.frame_indices, plan.frame_times):
+                self.times.setdefault(index, time_)
             for index in set(plan.frame_indices):
                 self.needed_by[index] = self.needed_by.get(index, 0) + 1
             self.middles.add(middle_frame(plan.frame_indices))
 
     def add(self, index: int, frame: np.ndarray, spec: PreprocessSpec) -> list[tuple[ClipPlan, np.ndarray, bytes]]:
         self.crops[index] = resize_and_crop(frame, spec)
+        self.prints.append((self.times[index], frame_print(frame)))
         if index in self.middles:
             self.thumbnails[index] = encode_thumbnail(frame)
         ready = []
@@ -175,14 +184,15 @@ def _chunks(task: int, source, plans: list[ClipPlan], job: ClipJob) -> Iterator[
         ready += assembler.add(item[0], item[1], job.spec)
         preprocess_s += time.perf_counter() - started
         if len(ready) >= job.chunk_clips:
-            yield _chunk(task, ready, decode_s, preprocess_s)
+            yield _chunk(task, ready, decode_s, preprocess_s, assembler)
             ready, decode_s, preprocess_s = [], 0.0, 0.0
     if assembler.next_plan < len(plans):
         raise DecodeError(f"only {assembler.next_plan} of {len(plans)} clips could be decoded")
     if ready:
-        yield _chunk(task, ready, decode_s, preprocess_s)
+        yield _chunk(task, ready, decode_s, preprocess_s, assembler)
 
 
-def _chunk(task: int, ready, decode_s: float, preprocess_s: float) -> ClipChunk:
+def _chunk(task: int, ready, decode_s: float, preprocess_s: float, assembler: _Assembler) -> ClipChunk:
     plans, frames, thumbnails = zip(*ready)
-    return ClipChunk(task, list(plans), np.stack(frames), list(thumbnails), decode_s, preprocess_s)
+    prints, assembler.prints = assembler.prints, []
+    return ClipChunk(task, list(plans), np.stack(frames), list(thumbnails), decode_s, preprocess_s, prints)

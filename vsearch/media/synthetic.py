@@ -1,6 +1,7 @@
 """Synthetic videos, encoded with PyAV (which bundles FFmpeg): for the test suite and the benchmarks.
 
-A coloured background with a white square that moves: real files in any codec and container
+A coloured background with a white square that moves (or, with the `footage` painter, shots that differ
+from seed to seed; `reencode` makes copies of a file as users do): real files in any codec and container
 FFmpeg writes, with rotation metadata, variable frame rate or no duration in the header on request;
 `with_broken_timestamps` rewrites an MP4's sample tables so its timestamps say nothing.
 """
@@ -25,6 +26,68 @@ def scene(index: int, width: int, height: int, hue: int) -> np.ndarray:
     x = (index * 3) % max(1, width - size)
     frame[height // 3 : height // 3 + size, x : x + size] = 255
     return frame
+
+
+def footage(seed: int, fps: int, shot_seconds: float = 3.0, take: int = 0):
+    """A painter (for `encode`) of footage that differs from seed to seed as real footage does: shots of a few
+    seconds, each a lit gradient with coloured blobs drifting slowly across it (so frames half a second apart
+    still look alike, and a frame of one seed looks like no frame of another). Another `take` of a seed is
+    the same scenes (background, blob sizes and colours) with the blobs elsewhere and moving otherwise."""
+
+    def paint(index: int, width: int, height: int, hue: int) -> np.ndarray:
+        shot = int(index / (fps * shot_seconds))
+        scenery, motion = np.random.default_rng([seed, shot]), np.random.default_rng([seed, shot, take])
+        t = index / fps
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        angle = scenery.uniform(0, 2 * np.pi)
+        base = 60 + 80 * ((np.cos(angle) * xs / width + np.sin(angle) * ys / height) % 1.0)
+        frame = np.repeat(base[..., None], 3, axis=2) * scenery.uniform(0.6, 1.0, 3)
+        for _ in range(4):
+            cx = (motion.uniform(0, 1) + motion.uniform(-0.06, 0.06) * t) % 1.0 * width
+            cy = (motion.uniform(0, 1) + motion.uniform(-0.06, 0.06) * t) % 1.0 * height
+            radius = scenery.uniform(0.1, 0.3) * min(width, height)
+            inside = (xs - cx) ** 2 + (ys - cy) ** 2 < radius**2
+            frame[inside] = scenery.uniform(0, 255, 3)
+        return np.clip(frame, 0, 255).astype(np.uint8)
+
+    return paint
+
+
+def after_opening(body, opening, frames: int):
+    """A painter showing `opening`'s frames (None: black) for the first `frames` frames, then `body`'s."""
+
+    def paint(index: int, width: int, height: int, hue: int) -> np.ndarray:
+        if index >= frames:
+            return body(index, width, height, hue)
+        return opening(index, width, height, hue) if opening else np.zeros((height, width, 3), np.uint8)
+
+    return paint
+
+
+def reencode(source: Path, target: Path, *, codec: str = "libx264", crf: int | None = None, scale: float = 1.0,
+             start: float = 0.0, end: float | None = None, fps: int | None = None) -> Path:
+    """Decode `source` and encode its frames from `start` to `end` (seconds) again: another container (by
+    `target`'s suffix), codec, quality (`crf`), size (`scale`) or frame rate; a copy as users make them."""
+    import av
+
+    with av.open(str(source)) as reader:
+        stream = reader.streams.video[0]
+        rate = fps or int(round(float(stream.average_rate or 25)))
+        frames = [frame.to_ndarray(format="rgb24") for frame in reader.decode(stream)
+                  if start <= float(frame.time) < (end if end is not None else float("inf"))]
+    height, width = frames[0].shape[:2]
+    width, height = max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(target), "w", format=_format_for(target)) as writer:
+        out = writer.add_stream(codec, rate=rate, options={"crf": str(crf)} if crf is not None else {})
+        out.width, out.height, out.pix_fmt = width, height, "yuv420p"
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24").reformat(width=width, height=height)
+            for packet in out.encode(frame):
+                writer.mux(packet)
+        for packet in out.encode():
+            writer.mux(packet)
+    return target
 
 
 class _NonSeekable(io.RawIOBase):

@@ -81,3 +81,34 @@ class Clip(Base):
 
     def vector(self) -> np.ndarray:
         return np.frombuffer(self.embedding, dtype=np.float32)
+
+
+class VideoPrints(Base):
+    """The fingerprints of a video's sampled frames (vsearch.media.fingerprint), for finding its copies."""
+
+    __tablename__ = "video_prints"
+
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True)
+    sampled: Mapped[int] = mapped_column(Integer)  # frames sampled, flat ones included
+    times: Mapped[bytes] = mapped_column(LargeBinary)  # float32 seconds of the frames with a print
+    prints: Mapped[bytes] = mapped_column(LargeBinary)  # int8, (len(times), PRINT_DIM)
+
+
+class DuplicateSpan(Base):
+    """Footage two videos share: a run of frames of `video_a` matched, in order, in `video_b` (a < b).
+    `kind` "copy": one video is (most of) the other; "shared": a stretch only (an opening, a shot)."""
+
+    __tablename__ = "duplicate_spans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_a: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    video_b: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    a_start: Mapped[float] = mapped_column(Float)
+    a_end: Mapped[float] = mapped_column(Float)
+    b_start: Mapped[float] = mapped_column(Float)
+    b_end: Mapped[float] = mapped_column(Float)
+    time_offset: Mapped[float] = mapped_column(Float)  # median time in b less time in a of the matched frames
+    frames: Mapped[int] = mapped_column(Integer)  # matched frames
+    coverage: Mapped[float] = mapped_column(Float)  # the larger share of either video's printed frames matched
+    similarity: Mapped[float] = mapped_column(Float)  # mean print cosine of the matched frames

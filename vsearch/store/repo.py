@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from vsearch.store.models import Clip, LibraryMeta, Video
+from vsearch.store.models import Clip, LibraryMeta, Video, VideoPrints
 
 MODEL_KEY = "model"
 DIM_KEY = "embedding_dim"
@@ -47,6 +47,13 @@ def videos_under(session: Session, folder: str) -> list[Video]:
     prefix = folder.rstrip("/") + "/"
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return list(session.scalars(select(Video).where(Video.path.like(escaped + "%", escape="\\"))))
+
+
+def video_ids_of(session: Session, paths: Sequence[str]) -> list[int]:
+    ids = []
+    for start in range(0, len(paths), 500):
+        ids += session.scalars(select(Video.id).where(Video.path.in_(list(paths[start : start + 500])))).all()
+    return ids
 
 
 def all_videos(session: Session) -> list[Video]:
@@ -223,3 +230,25 @@ def video_formats(session: Session, video_ids: Sequence[int]) -> dict[int, tuple
         select(Video.id, Video.container, Video.codec).where(Video.id.in_([int(i) for i in video_ids]))
     ).all()
     return {int(video_id): (container, codec) for video_id, container, codec in rows}
+
+
+def set_prints(session: Session, video_id: int, times: np.ndarray, prints: np.ndarray, sampled: int) -> None:
+    """Keep a video's frame fingerprints (vsearch.media.fingerprint), replacing any it had."""
+    row = session.get(VideoPrints, video_id) or VideoPrints(video_id=video_id)
+    row.sampled = int(sampled)
+    row.times = np.asarray(times, dtype=np.float32).tobytes()
+    row.prints = np.asarray(prints, dtype=np.int8).tobytes()
+    session.add(row)
+
+
+def all_prints(session: Session) -> list[VideoPrints]:
+    """Every indexed video's fingerprints."""
+    query = select(VideoPrints).join(Video, Video.id == VideoPrints.video_id).where(Video.status == "indexed")
+    return list(session.scalars(query.order_by(VideoPrints.video_id)))
+
+
+def videos_lacking_prints(session: Session) -> list[Video]:
+    """Indexed videos with no frame fingerprints: indexed before the library kept them."""
+    query = select(Video).outerjoin(VideoPrints, VideoPrints.video_id == Video.id).where(
+        Video.status == "indexed", VideoPrints.video_id.is_(None))
+    return list(session.scalars(query.order_by(Video.path)))

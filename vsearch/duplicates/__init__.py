@@ -1,0 +1,1 @@
+"""Copies and shared footage: frame fingerprints matched in order across videos."""
