@@ -45,7 +45,8 @@ def test_ingest_query_status_export_reindex(run, library_folder, video_files):
     assert set(payload) >= {"query", "model", "took_ms", "results"} and payload["group"] == "clip"
     assert [r["rank"] for r in payload["results"]] == [1, 2, 3]
     first = payload["results"][0]
-    assert set(first) == {"rank", "score", "clip_id", "video_id", "path", "start", "end", "video", "relevance"}
+    assert set(first) == {"rank", "score", "clip_id", "video_id", "path", "start", "end", "video", "relevance",
+                          "also_in"}
     assert 0 <= first["relevance"] <= 1
     assert os.path.isabs(first["path"]) and isinstance(first["start"], float)
     assert set(first["video"]) == {"duration", "width", "height", "fps", "codec", "container", "recorded_at",
@@ -55,7 +56,7 @@ def test_ingest_query_status_export_reindex(run, library_folder, video_files):
     moments = json.loads(run("query", "a white square", "-k", "3", "--json").stdout)  # moments by default
     assert moments["group"] == "moment" and len(moments["results"]) == 3
     assert set(moments["results"][0]) == {"rank", "score", "clip_id", "video_id", "path", "start", "end", "peak",
-                                          "clip_ids", "video", "relevance"}
+                                          "clip_ids", "video", "relevance", "also_in"}
     assert moments["results"][0]["score"] == payload["results"][0]["score"]  # the best clip leads both
     videos = json.loads(run("query", "a white square", "--json", "--group", "video").stdout)["results"]
     assert len({v["video_id"] for v in videos}) == len(videos) == len(GOOD)

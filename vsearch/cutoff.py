@@ -17,6 +17,7 @@ from vsearch.rerank import cosine_scores
 from vsearch.store import repo
 
 if TYPE_CHECKING:
+    from vsearch.duplicates.fold import Folder
     from vsearch.retrieve import QueryScorer
 
 PATIENCE = 50  # results in a row below the cut-off after which a search stops looking
@@ -25,9 +26,12 @@ PATIENCE = 50  # results in a row below the cut-off after which a search stops l
 class Cutoff:
     """Judges results (anything with `clip_id` and `score`, or (score, clip id) pairs) for one query."""
 
-    def __init__(self, session, bank, query: QueryScorer, text: str, minimum: float):
-        """`bank`: the relevance bank (vsearch.relevance), or None for a query without relevance."""
+    def __init__(self, session, bank, query: QueryScorer, text: str, minimum: float, folder: Folder | None = None):
+        """`bank`: the relevance bank (vsearch.relevance), or None for a query without relevance. `folder`
+        (vsearch.duplicates.fold): results that pass and come from a copy of a video already kept fold into
+        that result instead of being kept."""
         self.session, self.bank, self.query, self.text = session, bank, query, text
+        self.folder = folder if folder is not None and folder.active else None
         self.minimum = float(minimum)
         self.kept: list = []  # passed, in rank order
         self.rejected: list = []  # failed, in rank order (the best of them answer "no good match")
@@ -47,26 +51,33 @@ class Cutoff:
         """Judge the offered results in order."""
         pending, self.pending = self.pending, []
         if not self.active:
-            self.kept += pending
+            self.kept += self._unfolded(pending)
             return
         self.compute(pending)
+        passed = []
         for unit in pending:
             if self.done:
-                return
+                break
             if self.values[_clip(unit)] >= self.minimum:
-                self.kept.append(unit)
+                passed.append(unit)
                 self.failures = 0
             else:
                 self.rejected.append(unit)
                 self.failures += 1
                 self.done = self.failures >= PATIENCE
+        self.kept += self._unfolded(passed)
 
     def passing(self, units: list) -> list:
-        """Those of `units` that pass (outside the ranked stream: they do not count towards PATIENCE)."""
-        if not self.active:
-            return list(units)
-        self.compute(units)
-        return [u for u in units if self.values[_clip(u)] >= self.minimum]
+        """Those of `units` that pass, unfolded (outside the ranked stream: they do not count towards PATIENCE)."""
+        if self.active:
+            self.compute(units)
+            units = [u for u in units if self.values[_clip(u)] >= self.minimum]
+        return self._unfolded(list(units))
+
+    def _unfolded(self, units: list) -> list:
+        if self.folder is None:
+            return units
+        return [u for u, folded in zip(units, self.folder.folds(units)) if not folded]
 
     def of(self, unit) -> float | None:
         return self.values.get(_clip(unit))  # None: not measured (an example query has no relevance)

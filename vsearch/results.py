@@ -42,6 +42,8 @@ class SearchResult:
     end: float
     video: VideoFacts | None = None
     relevance: float | None = None  # in [0, 1], the same scale for every query (vsearch.relevance)
+    # copies of this footage in other files, folded into this result: {video_id, clip_id, path, start, end}
+    also_in: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class MomentResult:
     clip_ids: list[int]
     video: VideoFacts | None = None
     relevance: float | None = None  # in [0, 1], the same scale for every query (vsearch.relevance)
+    # copies of this footage in other files, folded into this result: {video_id, clip_id, path, start, end}
+    also_in: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class VideoResult:
     total_moments: int  # how many of its moments the search found
     video: VideoFacts | None = None
     relevance: float | None = None  # in [0, 1], the same scale for every query (vsearch.relevance)
+    # copies of this footage in other files, folded into this result: {video_id, clip_id, path, start, end}
+    also_in: list[dict] = field(default_factory=list)
 
 
 @dataclass

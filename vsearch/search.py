@@ -10,10 +10,11 @@ neighbouring clips that score alike, see `vsearch.moments`) or videos (each with
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vsearch.cutoff import Cutoff
+from vsearch.duplicates.fold import Folder
 from vsearch.errors import EmptyLibraryError
 from vsearch.examples import VIDEO_COSINE, Example
 from vsearch.filters import SearchFilter, allowed_clips
@@ -37,7 +38,7 @@ DATE_SORTED = 200  # a date sort orders the query's best this many results that 
 def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfetch: int | None = None,
            offset: int = 0, group: str = "clip", tolerance: float | None = None,
            filters: SearchFilter | None = None, min_relevance: float = 0.0, sort: str = "relevance",
-           example: Example | None = None, include_blank: bool = False) -> SearchResponse:
+           example: Example | None = None, include_blank: bool = False, fold: bool = True) -> SearchResponse:
     """Results `offset`..`offset + k` for `text`, best first, in `group`'s unit (GROUPS). `tolerance`: how
     far below a moment's best clip its members may score, in units of the query's score spread. `filters`:
     only videos that pass them, applied inside the retrieve stage (a rare set still fills the page).
@@ -45,7 +46,8 @@ def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfe
     recorded first, among the best DATE_SORTED that pass the cut-off. `example`: search by it instead of
     `text` (vsearch.examples: ranked by video-embedding cosine, without relevance or cut-off). Blank clips
     (vsearch.media.blank) sink below the others of their block unless `include_blank`; an example query
-    never returns them."""
+    never returns them. `fold`: results from copies of a video already listed (vsearch.duplicates) join its
+    `also_in` instead of taking places of their own."""
     if group not in GROUPS:
         raise ValueError(f"unknown result unit {group!r}: use one of {', '.join(GROUPS)}")
     if sort not in SORTS:
@@ -80,7 +82,7 @@ def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfe
         query = QueryScorer(library, model, text_projection, rerank, allowed, example and example.clip_id, blank)
         if example is not None:
             query.ranking = VIDEO_COSINE
-        cutoff = Cutoff(session, bank, query, text, min_relevance)
+        cutoff = Cutoff(session, bank, query, text, min_relevance, Folder(session, group == "video") if fold else None)
         if group == "clip":
             units, candidates = _clips(session, query, cutoff, wanted, block)
         else:
@@ -90,7 +92,7 @@ def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfe
         if sort == "date":  # the best DATE_SORTED, newest first (pages beyond them are empty)
             units = sorted(units[:DATE_SORTED], key=lambda u: _newest_first(videos[u.video_id]))
         more = len(units) > offset + k
-        results = _results(session, units[offset : offset + k], offset, cutoff, videos)
+        results = _with_copies(session, _results(session, units[offset : offset + k], offset, cutoff, videos), cutoff)
         below = []
         if not cutoff.kept and offset == 0 and cutoff.rejected:  # nothing passed: the best it found
             rejected = cutoff.rejected[:k] if group != "video" else group_videos(cutoff.rejected, MOMENTS_PER_VIDEO)[:k]
@@ -198,6 +200,23 @@ def _results(session, page: list, offset: int, cutoff: Cutoff, videos: dict) -> 
                             u.total_moments, VideoFacts.of(videos[u.video_id]), cutoff.of(u.moments[0]))
                 for n, u in enumerate(page)]
     return [_moment(offset + n + 1, m, videos[m.video_id], cutoff) for n, m in enumerate(page)]
+
+
+def _with_copies(session, results: list, cutoff: Cutoff) -> list:
+    """The results with the copies folded into them (vsearch.duplicates.fold), paths included."""
+    folder = cutoff.folder
+    if folder is None or not folder.also_in:
+        return results
+    ids = sorted({entry["video_id"] for entries in folder.also_in.values() for entry in entries})
+    paths = {v.id: v.path for v in repo.videos_by_id(session, ids)}
+
+    def fold(result):
+        if isinstance(result, VideoResult):
+            moments = [fold(m) for m in result.moments]
+            return replace(result, moments=moments, also_in=[e for m in moments for e in m.also_in])
+        return replace(result, also_in=folder.copies_of(result.clip_id, paths))
+
+    return [fold(r) for r in results]
 
 
 def _moment(rank: int, moment, video, cutoff: Cutoff) -> MomentResult:

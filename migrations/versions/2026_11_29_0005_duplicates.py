@@ -1,5 +1,5 @@
 """Frame fingerprints of each video and the footage videos share (copies, shared stretches).
-Videos indexed before get their fingerprints when they are embedded again (`ingest --reembed`).
+Videos indexed before get their fingerprints from `vsearch db upgrade` or the next ingest of their folders.
 
 Revision ID: 0005
 Revises: 0004

@@ -200,3 +200,22 @@ def test_an_image_dropped_on_the_search_box_searches_with_it(server, browser):
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: "like image square.png" in d.find_element(By.ID, "status").text)
     assert browser.find_elements(By.CSS_SELECTOR, ".result[data-clip-id]")
+
+
+def test_copies_fold_into_one_card_that_says_so(server, browser, library, video_files, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from vsearch.media.synthetic import reencode
+
+    ingest(library, [reencode(video_files["h264"], tmp_path / "copy" / "h264-copy.mkv")])
+    browser.get(f"{server}/?q=a+white+square&group=video")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".result[data-clip-id]")) >= 3)
+    cards = browser.find_elements(By.CSS_SELECTOR, ".result")
+    names = [card.find_element(By.CSS_SELECTOR, ".name").text for card in cards]
+    assert len([n for n in names if n.startswith("h264")]) == 1  # the copy is not a card of its own
+    folded = next(card for card in cards if card.find_element(By.CSS_SELECTOR, ".name").text.startswith("h264"))
+    also = folded.find_element(By.CSS_SELECTOR, ".also")
+    assert also.text == "also in 1 other file"
+    assert also.get_attribute("title").rsplit("/", 1)[-1] in ("h264-copy.mkv", "h264.mp4")

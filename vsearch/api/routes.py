@@ -64,6 +64,7 @@ def search_filters(
 
 
 FiltersDep = Annotated[SearchFilter, Depends(search_filters)]
+FoldQuery = Annotated[bool, Query(description="Fold results from copies of a video (GET /duplicates) into the best of them, listed in its also_in; false lists every copy")]
 
 
 @router.get("/search", response_model=SearchPage)
@@ -79,6 +80,7 @@ async def search_clips(
     min_relevance: Annotated[float | None, Query(ge=0, le=1, description="Only results at least this relevant (0 to 1; default: the server's setting)")] = None,
     sort: Annotated[Literal["relevance", "date"], Query(description="Best match first, or newest recorded first")] = "relevance",
     include_blank: Annotated[bool, Query(description="Rank blank clips (almost no content) with the others, not after them")] = False,
+    fold: FoldQuery = True,
 ) -> SearchPage:
     if not q.strip():
         raise HTTPException(422, "q is blank")
@@ -88,7 +90,7 @@ async def search_clips(
     async with state.search_lock:
         cutoff = library.settings.min_relevance if min_relevance is None else min_relevance
         return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank, group, filters,
-                                       cutoff, sort, None, include_blank)
+                                       cutoff, sort, None, include_blank, fold)
 
 
 @router.get("/clips/{clip_id}/similar", response_model=SearchPage)
@@ -101,13 +103,14 @@ async def similar_clips(
     offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
     group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit: moment (the default), clip or video")] = "moment",
     sort: Annotated[Literal["relevance", "date"], Query(description="Most similar first, or newest recorded first")] = "relevance",
+    fold: FoldQuery = True,
 ) -> SearchPage:
     """More like this clip: ranked by the cosine of X-CLIP video embeddings (`ranking`: video-cosine), the
     clip itself left out."""
     state = request.app.state
     async with state.search_lock:
         return await run_in_threadpool(_search_page, library, state.metrics, "", k, offset, False, group, filters,
-                                       0.0, sort, partial(_library_clip, clip_id))
+                                       0.0, sort, partial(_library_clip, clip_id), fold=fold)
 
 
 def _library_clip(clip_id: int, library: Library) -> Example:
@@ -119,14 +122,16 @@ def _library_clip(clip_id: int, library: Library) -> Example:
 
 def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool, group: str,
                  filters: SearchFilter, min_relevance: float, sort: str,
-                 example_of: Callable[[Library], Example] | None = None, include_blank: bool = False) -> SearchPage:
+                 example_of: Callable[[Library], Example] | None = None, include_blank: bool = False,
+                 fold: bool = True) -> SearchPage:
     """One page of a search by `q`, or by the example `example_of` makes (an HTTPException when it cannot)."""
     started = time.perf_counter()
     example = example_of(library) if example_of is not None else None
     try:
         library.refresh()
         response = search(library, q, k, rerank=rerank, offset=offset, group=group, filters=filters,
-                          min_relevance=min_relevance, sort=sort, example=example, include_blank=include_blank)
+                          min_relevance=min_relevance, sort=sort, example=example, include_blank=include_blank,
+                          fold=fold)
     except EmptyLibraryError as exc:
         metrics.observe(time.perf_counter() - started)
         return SearchPage(query=example.description if example else q, model=library.settings.model_id, took_ms=0.0, ranking="none", group=group,

@@ -17,6 +17,16 @@ class VideoFacts(BaseModel):
     modified_at: str
 
 
+class Copy(BaseModel):
+    """The same footage in another file (a copy, see GET /duplicates), folded into this result."""
+
+    video_id: int
+    clip_id: int  # the copy's own result there (its best clip)
+    path: str
+    start: float
+    end: float
+
+
 class Result(BaseModel):
     """A clip (group=clip)."""
 
@@ -33,6 +43,7 @@ class Result(BaseModel):
     playable: bool  # whether browsers play the original file (else use preview_url)
     video: VideoFacts | None = None
     relevance: float | None = None  # 0 to 1, the same scale for every query
+    also_in: list[Copy] = []  # copies folded into this result (fold=true)
 
 
 class MomentResult(Result):
@@ -56,6 +67,7 @@ class VideoResult(BaseModel):
     total_moments: int
     video: VideoFacts | None = None
     relevance: float | None = None  # its best moment's
+    also_in: list[Copy] = []  # copies folded into its moments
 
 
 class SearchPage(BaseModel):
@@ -114,7 +126,7 @@ class CopyMatch(BaseModel):
     b_span: list[float]
     offset: float
     frames: int  # frames matched, in order
-    coverage: float  # the larger share of either video's frames matched
+    coverage: float  # the larger share of either video's footage (by time) the match spans
     similarity: float  # mean fingerprint cosine of the matched frames
 
 
@@ -143,4 +155,4 @@ class DuplicatesPage(BaseModel):
     threshold: float
     copies: list[CopyGroup]
     shared_clips: list[SharedClips]
-    videos_without_prints: list[str]  # indexed before fingerprints were kept: `ingest --reembed` adds them
+    videos_without_prints: list[str]  # indexed before fingerprints were kept: `vsearch db upgrade` adds them

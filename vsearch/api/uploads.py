@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from vsearch.api.routes import FiltersDep, LibraryDep, _search_page
+from vsearch.api.routes import FiltersDep, FoldQuery, LibraryDep, _search_page
 from vsearch.api.schemas import SearchPage
 from vsearch.examples import Example, ExampleError, image_example, video_example
 from vsearch.library import Library
@@ -35,6 +35,7 @@ async def search_by_upload(
     offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
     group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit")] = "moment",
     sort: Annotated[Literal["relevance", "date"], Query(description="Most similar first, or newest recorded first")] = "relevance",
+    fold: FoldQuery = True,
 ) -> SearchPage:
     """Search by an uploaded image or video (multipart field `image` or `video`; the kind is read from the
     content). Ranked by the cosine of X-CLIP video embeddings, as `vsearch query --image/--video`."""
@@ -50,7 +51,7 @@ async def search_by_upload(
         state = request.app.state
         async with state.search_lock:
             return await run_in_threadpool(_search_page, library, state.metrics, "", k, offset, False, group,
-                                           filters, 0.0, sort, partial(_uploaded, path, name, at))
+                                           filters, 0.0, sort, partial(_uploaded, path, name, at), fold=fold)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

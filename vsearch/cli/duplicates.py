@@ -38,7 +38,7 @@ def duplicates(ctx, threshold, as_json):
             click.echo(f"  {video['path']}" + (f"  ({video['duration']:.1f} s)" if video["duration"] else ""))
         for match in group["matches"]:
             click.echo(f"    {_name(match['a'])} {_span(match['a_span'])} = {_name(match['b'])} {_span(match['b_span'])}"
-                       f"  offset {match['offset']:+.2f} s, {match['coverage']:.0%} of frames, "
+                       f"  offset {match['offset']:+.2f} s, spans {match['coverage']:.0%}, "
                        f"cosine {match['similarity']:.3f}")
     for number, group in enumerate(shared, 1):
         click.echo(f"\nshared clips {number}:")
@@ -46,7 +46,7 @@ def duplicates(ctx, threshold, as_json):
             click.echo(f"  clip {clip['clip_id']}: {clip['path']} {_span([clip['start'], clip['end']])}")
     if found["videos_without_prints"]:
         click.echo(f"\n{len(found['videos_without_prints'])} video(s) were indexed before fingerprints were kept "
-                   "and are not compared: `vsearch ingest --reembed PATH` adds them.", err=True)
+                   "and are not compared: `vsearch db upgrade` fingerprints them (nothing is embedded again).", err=True)
 
 
 def _name(path: str) -> str:

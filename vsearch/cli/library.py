@@ -199,7 +199,9 @@ def db():
 @click.pass_context
 def upgrade(ctx):
     """Apply the schema migrations to the newest version, then record the facts a newer schema keeps
-    (recording dates) for videos indexed before it, by probing their files: nothing is embedded again."""
+    (recording dates, frame fingerprints for finding copies) for videos indexed before it, from their files:
+    nothing is embedded again."""
+    from vsearch.duplicates.backfill import fill_missing_prints
     from vsearch.ingest.facts import fill_missing_facts
     from vsearch.store.db import current_revision, make_engine, open_store
     from vsearch.store.db import upgrade as run_upgrade
@@ -212,9 +214,12 @@ def upgrade(ctx):
     store = open_store(settings.database_url)
     try:
         filled = fill_missing_facts(store)
+        printed = fill_missing_prints(store, settings.duplicate_threshold)
     finally:
         store.close()
     if filled:
         click.echo(f"recorded the dates of {filled} video(s) indexed before this schema", err=True)
+    if printed:
+        click.echo(f"fingerprinted {printed} video(s) indexed before this schema (see `vsearch duplicates`)", err=True)
 
 

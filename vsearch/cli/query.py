@@ -24,6 +24,7 @@ from vsearch.search import SORTS
 @click.option("--sort", type=click.Choice(SORTS), default=SORTS[0], show_default=True,
               help="Best match first, or newest recorded first (among the best 200 that pass the cut-off).")
 @click.option("--include-blank", is_flag=True, help="Rank clips with almost no content (black, white, a single-colour card) with the others instead of after them.")
+@click.option("--no-fold", is_flag=True, help="List every copy of a video (see `vsearch duplicates`) as a result of its own, instead of folding copies into the best of them (also_in).")
 @click.option("--no-rerank", is_flag=True, help="Stage 1 only: rank by embedding cosine, skip X-CLIP's exact score.")
 @click.option("--overfetch", type=click.IntRange(1, 1000), help="Stage 1 fetches k x this many candidates to rerank [env VSEARCH_OVERFETCH; default 50].")
 @click.option("--in", "folders", multiple=True, metavar="FOLDER", help="Only videos under this folder (or matching this glob, e.g. '*/2024/*'); repeatable: under any of them.")
@@ -39,7 +40,7 @@ from vsearch.search import SORTS
               help='One JSON object: {"query", "model", "took_ms", "ranking", "group", "results": [...]}; with '
                    '"no_good_match": true and "below_cutoff": [the best found] when nothing passes the cut-off.')
 @click.pass_context
-def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, no_rerank, overfetch, folders, after, before,
+def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, no_fold, no_rerank, overfetch, folders, after, before,
           min_duration, max_duration, like, image, video, at, as_json):
     """Find the moments (or clips, or videos) that best match TEXT, best first.
 
@@ -62,7 +63,9 @@ def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, no_re
     An example query (--like, --image, --video) ranks by the cosine of X-CLIP video embeddings (the
     model defines no video-video score): its results carry no relevance, and no cut-off applies.
 
-    The recorded date is the container's creation time, else the file's modification time.
+    The recorded date is the container's creation time, else the file's modification time. Results
+    from copies of one video (the same footage in other files, see `vsearch duplicates`) fold into the
+    best of them, listed in its also_in; --no-fold lists each copy.
     """
     from vsearch.filters import FilterError, SearchFilter
     from vsearch.search import search
@@ -87,7 +90,7 @@ def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, no_re
                    if image is not None else video_example(library, video, at))
     response = search(library, text or "", k, rerank=not no_rerank, overfetch=overfetch, offset=offset,
                       group=group, filters=filters, min_relevance=cutoff, sort=sort, example=example,
-                      include_blank=include_blank)
+                      include_blank=include_blank, fold=not no_fold)
     if response.notice:
         click.echo(f"note: {response.notice}", err=True)
     if as_json:
@@ -103,13 +106,20 @@ def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, no_re
         click.echo("no results", err=True)
     for r in response.results:
         if group == "video":
-            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {_share(r.relevance)}  {r.path}  ({r.total_moments} moment(s))")
+            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {_share(r.relevance)}  {r.path}  ({r.total_moments} moment(s))"
+                       f"{_copies(r)}")
             for m in r.moments:
                 click.echo(f"       {m.score:7.4f}  {_share(m.relevance)}  {_clock(m.start)}–{_clock(m.end)}")
         else:
-            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {_share(r.relevance)}  {r.path}  {_clock(r.start)}–{_clock(r.end)}")
+            click.echo(f"{r.rank:>3}  {r.score:7.4f}  {_share(r.relevance)}  {r.path}  {_clock(r.start)}–{_clock(r.end)}"
+                       f"{_copies(r)}")
     click.echo(f"{len(response.results)} {group}(s) in {response.took_ms:.0f} ms ({response.ranking}; columns: rank, "
                "score, relevance)", err=True)
+
+
+def _copies(result) -> str:
+    files = {entry["path"] for entry in result.also_in}
+    return f"  (also in {len(files)} other file{'s' if len(files) > 1 else ''})" if files else ""
 
 
 def _share(relevance: float | None) -> str:

@@ -4,7 +4,7 @@ Frames whose prints pass the threshold are candidate matches. A run of shared fo
 matches that goes forward in both videos at about the same pace: the time offset between the videos may
 drift a little (a copy with dropped frames, another frame rate) but not jump. The longest chain is found
 by dynamic programming, then the next longest among the matches left, and so on. A chain that covers at
-least COPY_COVERAGE of either video's printed frames makes the pair copies (the same video in another
+least COPY_COVERAGE of either video's printed footage (by time) makes the pair copies (the same video in another
 container, codec, resolution or quality, or trimmed at either end); a shorter one is footage they only
 share (an opening title, a shot). Flat frames have no print, so black or white stretches match nothing.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FRAME_THRESHOLD = 0.9  # print cosine of two frames that show the same picture (bench/duplicates.py)
-COPY_COVERAGE = 0.5  # a chain covering this share of either video's printed frames makes them copies
+COPY_COVERAGE = 0.5  # a chain spanning this share of either video's printed footage makes them copies
 MIN_FRAMES = 3  # fewer matched frames are no evidence
 MAX_GAP = 10.0  # seconds a chain may skip (damaged or dropped footage) between two matches
 DRIFT = 1.0  # seconds the offset may move between two matches, plus DRIFT_RATE of the time between them
@@ -108,14 +108,21 @@ def compare(a: VideoPrints, b: VideoPrints, ia: np.ndarray, ib: np.ndarray, sims
     # a video of fewer printed frames (a second or two, a still) must match whole
     for chain in chains(a.times[ia], b.times[ib], sims, min(MIN_FRAMES, len(a.times), len(b.times))):
         ta, tb = a.times[ia[chain]], b.times[ib[chain]]
-        coverage = max(len(set(ia[chain].tolist())) / len(a.times), len(set(ib[chain].tolist())) / len(b.times))
+        # by time, not by frames: a still stretch keeps fewer prints (thinned) but lasts as long
+        coverage = max((ta[-1] - ta[0] + 2 * step_a) / _extent(a.times, step_a),
+                       (tb[-1] - tb[0] + 2 * step_b) / _extent(b.times, step_b))
         spans.append(SharedSpan(
             a.video_id, b.video_id, "copy" if coverage >= COPY_COVERAGE else "shared",
             max(0.0, float(ta[0]) - step_a), float(ta[-1]) + step_a,
             max(0.0, float(tb[0]) - step_b), float(tb[-1]) + step_b,
-            round(float(np.median(tb - ta)), 3), len(chain), round(min(coverage, 1.0), 3),
+            round(float(np.median(tb - ta)), 3), len(chain), round(min(float(coverage), 1.0), 3),
             round(float(sims[chain].mean()), 4)))
     return spans
+
+
+def _extent(times: np.ndarray, half_step: float) -> float:
+    """How long a video's printed footage lasts (flat stretches at either end left out)."""
+    return float(times[-1] - times[0]) + 2 * half_step
 
 
 def _half_step(times: np.ndarray) -> float:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsearch.duplicates.backfill import fill_missing_prints
 from vsearch.duplicates.finder import refresh
 from vsearch.faults import is_disconnect
 from vsearch.ingest.changes import FileState, find_changes, sweep
@@ -78,6 +79,7 @@ def _ingest(library: Library, paths: list[Path], reembed: bool, progress) -> Ing
     changes = find_changes(library.store, paths, model_id)
     _mend_features(library, changes)
     fill_missing_facts(library.store, changes.unchanged)  # videos indexed before the library recorded them
+    fill_missing_prints(library.store, settings.duplicate_threshold, changes.unchanged)  # ... or printed them
     summary.unchanged = len(changes.unchanged)
     for path, size, mtime, reason in changes.unreadable:
         _write_failure(library, FileState(path, size, mtime, ""), reason, summary)

@@ -18,13 +18,15 @@ import numpy as np
 
 
 def scene(index: int, width: int, height: int, hue: int) -> np.ndarray:
-    """A frame: a coloured background with a white square that moves with `index`."""
+    """A frame: a coloured background with a white square that moves with `index`. The square's row and speed
+    depend on `hue` too, so videos of other hues are other footage, not copies in another colour."""
     frame = np.zeros((height, width, 3), np.uint8)
     frame[..., hue % 3] = 60 + (hue * 37) % 150
     frame[..., (hue + 1) % 3] = (index * 9) % 200
     size = max(4, height // 4)
-    x = (index * 3) % max(1, width - size)
-    frame[height // 3 : height // 3 + size, x : x + size] = 255
+    x = (index * (2 + hue % 3)) % max(1, width - size)
+    top = min(4, height // 8) + (hue * 7) % max(1, height - size - 2 * min(4, height // 8))  # clear of the edges
+    frame[top : top + size, x : x + size] = 255
     return frame
 
 

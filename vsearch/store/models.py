@@ -110,5 +110,5 @@ class DuplicateSpan(Base):
     b_end: Mapped[float] = mapped_column(Float)
     time_offset: Mapped[float] = mapped_column(Float)  # median time in b less time in a of the matched frames
     frames: Mapped[int] = mapped_column(Integer)  # matched frames
-    coverage: Mapped[float] = mapped_column(Float)  # the larger share of either video's printed frames matched
+    coverage: Mapped[float] = mapped_column(Float)  # the larger share of either video's printed footage the run spans
     similarity: Mapped[float] = mapped_column(Float)  # mean print cosine of the matched frames
