@@ -53,6 +53,12 @@ def with_copies(request, tmp_path_factory, checkpoint, xclip, copies_folder):
         yield once.library
 
 
+def _env(settings) -> dict[str, str]:
+    """The environment that points the `vsearch` command at the library of `settings`."""
+    return {"VSEARCH_DATA_DIR": str(settings.data_dir), "VSEARCH_DB_URL": settings.database_url,
+            "VSEARCH_MODEL": settings.model}
+
+
 def _names(group) -> set[str]:
     return {Path(v["path"]).name for v in group["videos"]}
 
@@ -102,8 +108,7 @@ def test_duplicates_on_the_command_line_and_over_http(with_copies):
     from vsearch.cli import cli
 
     settings = with_copies.settings
-    env = {"VSEARCH_DATA_DIR": str(settings.data_dir), "VSEARCH_DB_URL": settings.database_url,
-           "VSEARCH_MODEL": settings.model}
+    env = _env(settings)
     run = CliRunner().invoke(cli, ["duplicates", "--json"], env=env, catch_exceptions=False)
     assert run.exit_code == 0, run.output
     assert [_names(g) for g in json.loads(run.stdout)["copies"]] == [COPIES]
@@ -165,8 +170,7 @@ def test_folding_on_the_command_line_and_over_http(with_copies):
     from vsearch.cli import cli
 
     settings = with_copies.settings
-    env = {"VSEARCH_DATA_DIR": str(settings.data_dir), "VSEARCH_DB_URL": settings.database_url,
-           "VSEARCH_MODEL": settings.model}
+    env = _env(settings)
     text = CliRunner().invoke(cli, ["query", "a red circle", "--group", "video", "-k", "20"], env=env,
                               catch_exceptions=False)
     assert text.exit_code == 0 and "(also in 5 other files)" in text.output
@@ -207,9 +211,7 @@ def test_videos_indexed_before_prints_get_them_without_embedding_again(tmp_path,
         _forget_prints(library)
         lacking = library_duplicates(library)
         assert lacking["copies"] == [] and len(lacking["videos_without_prints"]) == 3
-        settings = library.settings
-        env = {"VSEARCH_DATA_DIR": str(settings.data_dir), "VSEARCH_DB_URL": settings.database_url,
-               "VSEARCH_MODEL": settings.model}
+        env = _env(library.settings)
         run = CliRunner().invoke(cli, ["db", "upgrade"], env=env, catch_exceptions=False)
         assert run.exit_code == 0 and "fingerprinted 3 video(s)" in run.output
         after = library_duplicates(library)
