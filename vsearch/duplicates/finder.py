@@ -1,7 +1,7 @@
 """Finding the footage videos share across a library, and keeping it current.
 
 Every video's printed frames go into one inner-product index (vsearch.media.fingerprint); each frame's
-look-alikes in other videos (cosine ≥ the threshold) are matches, grouped by pair of videos and chained
+nearest look-alikes in other videos (cosine ≥ the threshold) are matches, grouped by pair of videos and chained
 into runs (vsearch.duplicates.match). Ingest calls `refresh` with the videos it indexed or lost: only
 their frames are searched against the rest, and only their rows of `duplicate_spans` change. Queries
 read the table; nothing is recomputed per query.
@@ -24,6 +24,8 @@ from vsearch.store.models import DuplicateSpan
 log = logging.getLogger(__name__)
 
 PER_FRAME = 32  # look-alikes kept per frame and other video (a still shot looks like every frame of another)
+NEIGHBOURS = 256  # look-alikes looked up per frame, in all other videos: memory stays bounded in a library of
+# still shots (a frame of a still camera looks like every frame of every other recording of it)
 QUERY_ROWS = 4096  # frames searched at once
 THRESHOLD_KEY = "duplicate_threshold"
 
@@ -56,10 +58,13 @@ def find_spans(prints: list[VideoPrints], among: Iterable[int] | None = None,
             continue
         low, high = int(starts[position]), int(starts[position + 1])
         others = faiss.SearchParameters(sel=faiss.IDSelectorNot(faiss.IDSelectorRange(low, high)))
+        neighbours = min(NEIGHBOURS, len(matrix) - (high - low))
         for first in range(low, high, QUERY_ROWS):
             rows = matrix[first : min(first + QUERY_ROWS, high)]
-            limits, sims, found = index.range_search(rows, float(threshold), params=others)
-            frames = np.repeat(np.arange(len(rows)) + first - low, np.diff(limits).astype(np.int64))
+            sims, found = index.search(rows, neighbours, params=others)
+            near = (found >= 0) & (sims >= threshold)
+            frames = np.repeat(np.arange(len(rows)) + first - low, neighbours).reshape(found.shape)[near]
+            found, sims = found[near], sims[near]
             _collect(pairs, position, frames, owner[found], found - starts[owner[found]], sims)
     spans = []
     for (x, y), matches in pairs.items():
