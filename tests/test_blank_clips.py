@@ -55,3 +55,13 @@ def test_example_queries_never_return_blank_clips(with_blank):
                  if r.clip_id not in blank)
     found = search(with_blank, "", k=100, group="clip", example=clip_example(with_blank, shown)).results
     assert found and not {r.clip_id for r in found} & blank
+
+
+def test_example_moments_do_not_grow_into_blank_neighbours(with_blank):
+    blank = _blank_ids(with_blank)
+    with with_blank.store.session() as session:
+        opening = [c.id for c in session.query(Clip).order_by(Clip.ordinal) if c.video.path.endswith("opening.mp4")]
+    # so wide a margin that every neighbour is close enough: only blankness stops a moment
+    found = search(with_blank, "", k=100, group="moment", tolerance=1000.0,
+                   example=clip_example(with_blank, opening[2])).results
+    assert found and not {c for m in found for c in m.clip_ids} & blank

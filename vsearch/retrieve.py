@@ -89,7 +89,14 @@ class QueryScorer:
         return scores
 
     def neighbour_score(self, ids: list[int], vectors: dict[int, np.ndarray]) -> np.ndarray:
-        return self.score(ids, vectors, neighbours=True)
+        """Scores of a moment's would-be neighbours; a blank one scores -inf where blank clips are dropped (an
+        example query's moment does not grow into the black stretch beside it)."""
+        scores = self.score(ids, vectors, neighbours=True)
+        if self.blank_policy == "drop" and ids:
+            with self.library.store.session() as session:
+                blank = repo.blank_clips(session, ids)
+            scores[[n for n, i in enumerate(ids) if i in blank]] = -np.inf
+        return scores
 
     def scored(self, session, found: list[tuple[float, int]]) -> list[tuple[float, int]]:
         """`found` rescored and ranked, best first."""
