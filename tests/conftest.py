@@ -30,6 +30,9 @@ def _isolated_environment(tmp_path_factory):
         # a tiny random checkpoint knows no relevance: its results would all fall below the default cut-off
         # (tests of the cut-off set their own)
         patch.setenv("VSEARCH_MIN_RELEVANCE", "0")
+        # the test videos are one moving white square in different colours: as footage, copies of one another,
+        # which would fold into one result (tests of folding turn it on, with footage that differs)
+        patch.setenv("VSEARCH_FOLD_COPIES", "false")
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
         yield
 

@@ -48,7 +48,7 @@ def copies_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module", params=DATABASES)
 def with_copies(request, tmp_path_factory, checkpoint, xclip, copies_folder):
     with ingested_once(request.param, tmp_path_factory.mktemp("dups"), checkpoint, xclip, [copies_folder],
-                       clip_seconds=2.0, stride_seconds=2.0) as once:
+                       clip_seconds=2.0, stride_seconds=2.0, fold_copies=True) as once:
         assert not once.summary.failed
         yield once.library
 
@@ -56,7 +56,7 @@ def with_copies(request, tmp_path_factory, checkpoint, xclip, copies_folder):
 def _env(settings) -> dict[str, str]:
     """The environment that points the `vsearch` command at the library of `settings`."""
     return {"VSEARCH_DATA_DIR": str(settings.data_dir), "VSEARCH_DB_URL": settings.database_url,
-            "VSEARCH_MODEL": settings.model}
+            "VSEARCH_MODEL": settings.model, "VSEARCH_FOLD_COPIES": "true"}
 
 
 def _names(group) -> set[str]:

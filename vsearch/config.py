@@ -51,7 +51,10 @@ class Settings(BaseSettings):
     relevance_everyday: bool = True
     # two frames show the same picture when their fingerprints' cosine reaches this (vsearch.duplicates;
     # bench/duplicates.py measures precision and recall around it)
-    duplicate_threshold: float = Field(default=0.9, gt=0, le=1)
+    duplicate_threshold: float = Field(default=0.85, gt=0, le=1)
+    # results from copies of a video already listed join its also_in (vsearch.duplicates.fold); false lists
+    # every copy (`query --fold/--no-fold` and `fold=` choose per query)
+    fold_copies: bool = True
     # the largest image or video POST /search accepts as a query, in bytes
     upload_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
     # exact (flat) search below this many clips, an approximate index from here on; see bench/query.py

@@ -38,7 +38,7 @@ DATE_SORTED = 200  # a date sort orders the query's best this many results that 
 def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfetch: int | None = None,
            offset: int = 0, group: str = "clip", tolerance: float | None = None,
            filters: SearchFilter | None = None, min_relevance: float = 0.0, sort: str = "relevance",
-           example: Example | None = None, include_blank: bool = False, fold: bool = True) -> SearchResponse:
+           example: Example | None = None, include_blank: bool = False, fold: bool | None = None) -> SearchResponse:
     """Results `offset`..`offset + k` for `text`, best first, in `group`'s unit (GROUPS). `tolerance`: how
     far below a moment's best clip its members may score, in units of the query's score spread. `filters`:
     only videos that pass them, applied inside the retrieve stage (a rare set still fills the page).
@@ -47,7 +47,7 @@ def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfe
     `text` (vsearch.examples: ranked by video-embedding cosine, without relevance or cut-off). Blank clips
     (vsearch.media.blank) sink below the others of their block unless `include_blank`; an example query
     never returns them. `fold`: results from copies of a video already listed (vsearch.duplicates) join its
-    `also_in` instead of taking places of their own."""
+    `also_in` instead of taking places of their own (None: the library's `fold_copies` setting)."""
     if group not in GROUPS:
         raise ValueError(f"unknown result unit {group!r}: use one of {', '.join(GROUPS)}")
     if sort not in SORTS:
@@ -55,6 +55,7 @@ def search(library: Library, text: str, k: int = 10, rerank: bool = True, overfe
     if not 0 <= min_relevance <= 1:
         raise ValueError(f"min_relevance must lie in [0, 1], not {min_relevance}")
     library.check_model()
+    fold = library.settings.fold_copies if fold is None else fold
     model_id, dim = library.built_with
     if dim is None:
         raise EmptyLibraryError(

@@ -64,7 +64,7 @@ def search_filters(
 
 
 FiltersDep = Annotated[SearchFilter, Depends(search_filters)]
-FoldQuery = Annotated[bool, Query(description="Fold results from copies of a video (GET /duplicates) into the best of them, listed in its also_in; false lists every copy")]
+FoldQuery = Annotated[bool | None, Query(description="Fold results from copies of a video (GET /duplicates) into the best of them, listed in its also_in; false lists every copy (default: the server's setting, on)")]
 
 
 @router.get("/search", response_model=SearchPage)
@@ -80,7 +80,7 @@ async def search_clips(
     min_relevance: Annotated[float | None, Query(ge=0, le=1, description="Only results at least this relevant (0 to 1; default: the server's setting)")] = None,
     sort: Annotated[Literal["relevance", "date"], Query(description="Best match first, or newest recorded first")] = "relevance",
     include_blank: Annotated[bool, Query(description="Rank blank clips (almost no content) with the others, not after them")] = False,
-    fold: FoldQuery = True,
+    fold: FoldQuery = None,
 ) -> SearchPage:
     if not q.strip():
         raise HTTPException(422, "q is blank")
@@ -103,7 +103,7 @@ async def similar_clips(
     offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
     group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit: moment (the default), clip or video")] = "moment",
     sort: Annotated[Literal["relevance", "date"], Query(description="Most similar first, or newest recorded first")] = "relevance",
-    fold: FoldQuery = True,
+    fold: FoldQuery = None,
 ) -> SearchPage:
     """More like this clip: ranked by the cosine of X-CLIP video embeddings (`ranking`: video-cosine), the
     clip itself left out."""
@@ -123,7 +123,7 @@ def _library_clip(clip_id: int, library: Library) -> Example:
 def _search_page(library: Library, metrics, q: str, k: int, offset: int, rerank: bool, group: str,
                  filters: SearchFilter, min_relevance: float, sort: str,
                  example_of: Callable[[Library], Example] | None = None, include_blank: bool = False,
-                 fold: bool = True) -> SearchPage:
+                 fold: bool | None = None) -> SearchPage:
     """One page of a search by `q`, or by the example `example_of` makes (an HTTPException when it cannot)."""
     started = time.perf_counter()
     example = example_of(library) if example_of is not None else None

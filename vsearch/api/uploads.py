@@ -35,7 +35,7 @@ async def search_by_upload(
     offset: Annotated[int, Query(ge=0, le=100_000, description="Results to skip (paging)")] = 0,
     group: Annotated[Literal["moment", "clip", "video"], Query(description="Result unit")] = "moment",
     sort: Annotated[Literal["relevance", "date"], Query(description="Most similar first, or newest recorded first")] = "relevance",
-    fold: FoldQuery = True,
+    fold: FoldQuery = None,
 ) -> SearchPage:
     """Search by an uploaded image or video (multipart field `image` or `video`; the kind is read from the
     content). Ranked by the cosine of X-CLIP video embeddings, as `vsearch query --image/--video`."""

@@ -13,7 +13,7 @@ from vsearch.cli.group import cli, open_library
 @cli.command()
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True),
               help="Print cosine at which two frames count as the same picture [env VSEARCH_DUPLICATE_THRESHOLD; "
-                   "default 0.9]. Lower finds more (and more wrongly); another value than the setting's is "
+                   "default 0.85]. Lower finds more (and more wrongly); another value than the setting's is "
                    "computed for this run only.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context

@@ -24,7 +24,7 @@ from vsearch.search import SORTS
 @click.option("--sort", type=click.Choice(SORTS), default=SORTS[0], show_default=True,
               help="Best match first, or newest recorded first (among the best 200 that pass the cut-off).")
 @click.option("--include-blank", is_flag=True, help="Rank clips with almost no content (black, white, a single-colour card) with the others instead of after them.")
-@click.option("--no-fold", is_flag=True, help="List every copy of a video (see `vsearch duplicates`) as a result of its own, instead of folding copies into the best of them (also_in).")
+@click.option("--fold/--no-fold", default=None, help="Fold results from copies of a video (see `vsearch duplicates`) into the best of them (also_in), or list every copy [env VSEARCH_FOLD_COPIES; default: fold].")
 @click.option("--no-rerank", is_flag=True, help="Stage 1 only: rank by embedding cosine, skip X-CLIP's exact score.")
 @click.option("--overfetch", type=click.IntRange(1, 1000), help="Stage 1 fetches k x this many candidates to rerank [env VSEARCH_OVERFETCH; default 50].")
 @click.option("--in", "folders", multiple=True, metavar="FOLDER", help="Only videos under this folder (or matching this glob, e.g. '*/2024/*'); repeatable: under any of them.")
@@ -40,7 +40,7 @@ from vsearch.search import SORTS
               help='One JSON object: {"query", "model", "took_ms", "ranking", "group", "results": [...]}; with '
                    '"no_good_match": true and "below_cutoff": [the best found] when nothing passes the cut-off.')
 @click.pass_context
-def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, no_fold, no_rerank, overfetch, folders, after, before,
+def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, fold, no_rerank, overfetch, folders, after, before,
           min_duration, max_duration, like, image, video, at, as_json):
     """Find the moments (or clips, or videos) that best match TEXT, best first.
 
@@ -90,7 +90,7 @@ def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, no_fo
                    if image is not None else video_example(library, video, at))
     response = search(library, text or "", k, rerank=not no_rerank, overfetch=overfetch, offset=offset,
                       group=group, filters=filters, min_relevance=cutoff, sort=sort, example=example,
-                      include_blank=include_blank, fold=not no_fold)
+                      include_blank=include_blank, fold=fold)
     if response.notice:
         click.echo(f"note: {response.notice}", err=True)
     if as_json:

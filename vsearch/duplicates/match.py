@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FRAME_THRESHOLD = 0.9  # print cosine of two frames that show the same picture (bench/duplicates.py)
+FRAME_THRESHOLD = 0.85  # print cosine of two frames that show the same picture (bench/duplicates.py)
 COPY_COVERAGE = 0.5  # a chain spanning this share of either video's printed footage makes them copies
 MIN_FRAMES = 3  # fewer matched frames are no evidence
 MAX_GAP = 10.0  # seconds a chain may skip (damaged or dropped footage) between two matches
 DRIFT = 1.0  # seconds the offset may move between two matches, plus DRIFT_RATE of the time between them
 DRIFT_RATE = 0.25
 MAX_CHAINS = 4  # runs of shared footage kept per pair of videos
+MAX_PACE = 1.3  # a run plays at most this much faster in one video than in the other (dropped frames, not speed)
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,23 @@ def chains(ta: np.ndarray, tb: np.ndarray, sims: np.ndarray, min_frames: int = M
         chain = _longest_chain(ta[left], tb[left], sims[left])
         if len(chain) < min_frames:
             break
+        if not _steady(ta[left[chain]], tb[left[chain]]):  # the same pictures at another pace: other footage
+            left = np.setdiff1d(left, left[chain])
+            continue
         found.append(left[chain])
         used_a, used_b = set(ta[left[chain]].tolist()), set(tb[left[chain]].tolist())
         # a frame belongs to one run: drop every other match of the chain's frames too
         left = np.array([i for i in left if ta[i] not in used_a and tb[i] not in used_b], dtype=np.int64)
     return found
+
+
+def _steady(ta: np.ndarray, tb: np.ndarray) -> bool:
+    """Whether a chain runs at about the same pace in both videos: over its whole length, not step by step (a
+    square sweeping at twice the speed passes every position of a slower one, each step within the drift)."""
+    da, db = float(ta[-1] - ta[0]), float(tb[-1] - tb[0])
+    if max(da, db) <= 2 * DRIFT:  # too short to tell a pace from the half second between prints
+        return True
+    return min(da, db) * MAX_PACE + DRIFT >= max(da, db)
 
 
 def _longest_chain(ta: np.ndarray, tb: np.ndarray, sims: np.ndarray) -> np.ndarray:

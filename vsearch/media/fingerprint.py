@@ -2,9 +2,10 @@
 resolution, quality and the model.
 
 A print is the frame's picture with black borders (letterbox, pillarbox) cut off, averaged down: its luma
-at 16 × 16, less its mean (the structure), and its two colour-difference planes at 8 × 8 (the colours, as
-they are: a red scene and a green one with the same shapes are different pictures), scaled together to
-unit length and stored as int8. Two prints' dot product (/ PRINT_SCALE²) is their cosine. Re-encodes of
+at 16 × 16, less its mean, at unit length (the structure), beside its two colour-difference planes at
+8 × 8 as they are (the colour: nothing for grey, up to COLOUR_WEIGHT for a saturated frame: the structure
+decides, colour only tips the balance, so a tint or a grade leaves a copy a copy), the whole at unit
+length, stored as int8. Two prints' dot product (/ PRINT_SCALE²) is their cosine. Re-encodes of
 one frame score 0.97-1.0 (measured on real files in three containers and at two qualities); different
 footage rarely passes 0.9 frame after frame. Flat frames (black, white, a single-colour card) get no
 print: they are no evidence of anything.
@@ -20,7 +21,9 @@ from vsearch.media.blank import FLAT_STD
 PRINT_SIDE = 16  # luma
 COLOUR_SIDE = 8  # each colour-difference plane
 PRINT_DIM = PRINT_SIDE * PRINT_SIDE + 2 * COLOUR_SIDE * COLOUR_SIDE
-COLOUR_WEIGHT = 2.0  # the colour planes have a quarter of the luma's cells: weighed up, colour counts alike
+# the structure counts as 1, the colour at most this much (a fully saturated frame): flat, saturated footage
+# is not all alike, and a tint does not make another picture
+COLOUR_WEIGHT = 0.5
 PRINT_SCALE = 127.0
 _BORDER_LEVEL = 24  # a border row or column is darker than this throughout (of 255)
 _MAX_BORDER = 0.3  # at most this share of each side is cut as border
@@ -40,9 +43,10 @@ def frame_print(frame: np.ndarray) -> np.ndarray | None:
     spread = float(np.sqrt((structure * structure).mean()))
     if spread < FLAT_STD / 2:  # averaging flattens a frame's detail: half the blank-clip threshold
         return None
-    colour = [np.asarray(p.resize((COLOUR_SIDE, COLOUR_SIDE), Image.BOX), np.float32).ravel() - 128.0
-              for p in planes[1:]]
-    vector = np.concatenate([structure, COLOUR_WEIGHT * colour[0], COLOUR_WEIGHT * colour[1]])
+    colour = np.concatenate([np.asarray(p.resize((COLOUR_SIDE, COLOUR_SIDE), Image.BOX), np.float32).ravel() - 128.0
+                             for p in planes[1:]])
+    colour *= COLOUR_WEIGHT / (128.0 * np.sqrt(colour.size))  # as it is: 0 for grey, up to the weight
+    vector = np.concatenate([structure / np.linalg.norm(structure), colour])
     return np.round(vector / np.linalg.norm(vector) * PRINT_SCALE).astype(np.int8)
 
 

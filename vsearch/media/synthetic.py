@@ -18,15 +18,14 @@ import numpy as np
 
 
 def scene(index: int, width: int, height: int, hue: int) -> np.ndarray:
-    """A frame: a coloured background with a white square that moves with `index`. The square's row and speed
-    depend on `hue` too, so videos of other hues are other footage, not copies in another colour."""
+    """A frame: a coloured background with a white square that moves with `index` (the same square in every
+    hue: as footage, videos of other hues are copies of one another in another colour)."""
     frame = np.zeros((height, width, 3), np.uint8)
     frame[..., hue % 3] = 60 + (hue * 37) % 150
     frame[..., (hue + 1) % 3] = (index * 9) % 200
     size = max(4, height // 4)
-    x = (index * (2 + hue % 3)) % max(1, width - size)
-    top = min(4, height // 8) + (hue * 7) % max(1, height - size - 2 * min(4, height // 8))  # clear of the edges
-    frame[top : top + size, x : x + size] = 255
+    x = (index * 3) % max(1, width - size)
+    frame[height // 3 : height // 3 + size, x : x + size] = 255
     return frame
 
 
@@ -74,9 +73,15 @@ def reencode(source: Path, target: Path, *, codec: str = "libx264", crf: int | N
 
     with av.open(str(source)) as reader:
         stream = reader.streams.video[0]
-        rate = fps or int(round(float(stream.average_rate or 25)))
-        frames = [frame.to_ndarray(format="rgb24") for frame in reader.decode(stream)
-                  if start <= float(frame.time) < (end if end is not None else float("inf"))]
+        rate = int(round(float(stream.average_rate or 25)))
+        timed = [(float(frame.time), frame.to_ndarray(format="rgb24")) for frame in reader.decode(stream)
+                 if start <= float(frame.time) < (end if end is not None else float("inf"))]
+    frames = [array for _, array in timed]
+    if fps and fps != rate:  # the same motion at another frame rate: each new instant shows the frame on screen then
+        times = np.array([t for t, _ in timed]) - timed[0][0]
+        instants = np.arange(int(round((times[-1] + 1 / rate) * fps))) / fps
+        frames = [frames[max(0, int(np.searchsorted(times, t + 1e-6)) - 1)] for t in instants]
+        rate = fps
     height, width = frames[0].shape[:2]
     width, height = max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
     target.parent.mkdir(parents=True, exist_ok=True)
