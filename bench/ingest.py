@@ -2,6 +2,7 @@
 
     python bench/ingest.py                       # generated corpus: 3 x 60 s 720p + 2 x 60 s 1080p h264
     python bench/ingest.py --corpus ../shared/videos
+    python bench/ingest.py --ray [ADDRESS] --only-ingest   # the local path, then the same through Ray
 
 Prints, measured in the same run on this machine: end-to-end clips/s of the real CLI with its
 per-stage timings; decode-only clips/s (vsearch's decode workers, no model); model-only clips/s at
@@ -153,6 +154,31 @@ def fidelity(corpus: Path, checkpoint: Path, cpu_linear: str, clips: int = 8) ->
             "prescaled_frames_cosine_to_full_size": summary(reference, prescaled)}
 
 
+def cli_ingest(corpus: Path, env: dict) -> tuple[dict, float]:
+    """`vsearch ingest CORPUS --json` in a process of its own: (its summary, the process's wall seconds)."""
+    started = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "vsearch", "ingest", str(corpus), "--json", "-q"], env=env,
+                         capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if run.returncode not in (0, 1):
+        sys.exit(run.stderr)
+    return json.loads(run.stdout), wall
+
+
+def ingest_figures(summary: dict, wall: float) -> dict:
+    return {
+        "clips": summary["clips"],
+        "seconds": summary["seconds"],
+        "process_wall_seconds": round(wall, 2),
+        "clips_per_second": summary["clips_per_second"],
+        # after the start (a Ray cluster joined or started, its actors' models loaded): the steady rate
+        "clips_per_second_after_start": round(
+            summary["clips"] / max(summary["seconds"] - summary["timings"].get("start", 0.0), 1e-9), 3),
+        "stage_seconds": summary["timings"],
+        "failed": summary["failed"],
+    }
+
+
 def main() -> None:
     cpu_linear = configure_process().cpu_linear
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -163,6 +189,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="also ingest through Ray (a local cluster, or ADDRESS), in a fresh library: its "
+                             "throughput next to the local path's, and the ratio (the engine's overhead)")
+    parser.add_argument("--only-ingest", action="store_true", help="skip the decode-only, model-only, naive and "
+                        "fidelity measurements")
     args = parser.parse_args()
 
     checkpoint = args.checkpoint or full_size_checkpoint(None)
@@ -179,13 +210,29 @@ def main() -> None:
                "VSEARCH_BATCH_SIZE": str(args.batch_size), "VSEARCH_PRECISION": args.precision}
         if args.workers is not None:
             env["VSEARCH_WORKERS"] = str(args.workers)
-        started = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "vsearch", "ingest", str(corpus), "--json", "-q"], env=env,
-                             capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        if run.returncode not in (0, 1):
-            sys.exit(run.stderr)
-        summary = json.loads(run.stdout)
+        summary, wall = cli_ingest(corpus, env)
+        on_ray = None
+        if args.ray:
+            ray_env = {**env, "VSEARCH_DATA_DIR": str(scratch / "data-ray"), "VSEARCH_RAY_ADDRESS": args.ray,
+                       # the actor's model gets the threads the local path's model has
+                       "VSEARCH_RAY_ACTOR_CPUS": os.environ.get("VSEARCH_RAY_ACTOR_CPUS", str(os.cpu_count() or 1))}
+            on_ray = cli_ingest(corpus, ray_env)
+        report = {
+            "machine": machine(),
+            "model": "XCLIPConfig() defaults (xclip-base-patch32 architecture), random weights",
+            "corpus": description,
+            "ingest": ingest_figures(summary, wall),
+        }
+        if on_ray is not None:
+            report["ingest_through_ray"] = {"address": args.ray, **ingest_figures(*on_ray)}
+            ray_figures, local_figures = report["ingest_through_ray"], report["ingest"]
+            report["ray_vs_local_clips_per_second"] = round(
+                ray_figures["clips_per_second"] / max(local_figures["clips_per_second"], 1e-9), 3)
+            report["ray_vs_local_after_start"] = round(
+                ray_figures["clips_per_second_after_start"] / max(local_figures["clips_per_second_after_start"], 1e-9), 3)
+        if args.only_ingest:
+            print(json.dumps(report, indent=2))
+            return
         cores = os.cpu_count() or 2
         worker_counts = [args.workers] if args.workers is not None else sorted({max(1, cores - 1), cores})
         decode_rates = {n: decode_only(corpus, checkpoint, n) for n in worker_counts}
@@ -196,17 +243,7 @@ def main() -> None:
         cosines = fidelity(corpus, checkpoint, cpu_linear)
     ceiling = 1 / (1 / decode_rate + 1 / model_rate)
     print(json.dumps({
-        "machine": machine(),
-        "model": "XCLIPConfig() defaults (xclip-base-patch32 architecture), random weights",
-        "corpus": description,
-        "ingest": {
-            "clips": summary["clips"],
-            "seconds": summary["seconds"],
-            "process_wall_seconds": round(wall, 2),
-            "clips_per_second": summary["clips_per_second"],
-            "stage_seconds": summary["timings"],
-            "failed": summary["failed"],
-        },
+        **report,
         "decode_only_clips_per_second": round(decode_rate, 3),
         "decode_only_by_workers": {str(n): round(rate, 3) for n, rate in decode_rates.items()},
         "decode_only_full_resolution_frames": round(full_resolution_rate, 3),

@@ -37,7 +37,7 @@ def test_ingest_query_status_export_reindex(run, library_folder, video_files):
     assert result.exit_code == EXIT_FAILED_FILES  # the library holds broken files on purpose
     summary = json.loads(result.stdout)
     assert len(summary["indexed"]) == len(GOOD) and len(summary["failed"]) == len(BAD)
-    assert set(summary["timings"]) == {"decode", "preprocess", "embed", "write", "duplicates"}
+    assert set(summary["timings"]) == {"start", "decode", "preprocess", "embed", "write", "duplicates"}
 
     result = run("query", "a white square", "-k", "3", "--json", "--group", "clip")
     assert result.exit_code == 0, result.output

@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     decode_budget_per_video_second: float = Field(default=10.0, ge=0)
     # an ingest whose database server stops answering waits this long for it to come back, then stops
     db_retry_seconds: float = Field(default=120.0, ge=0)
+    # ingest on a Ray cluster (vsearch.ingest.ray_run): "local" starts one on this machine, "auto" joins the
+    # one running here, or a cluster's address (host:port); unset: decode workers on this machine
+    ray_address: str | None = None
+    # Ray embedding actors: None is one per GPU of the cluster, or one per node where it has none
+    ray_actors: int | None = Field(default=None, ge=1)
+    # CPUs a Ray actor takes on a node without GPUs (its model's threads)
+    ray_actor_cpus: int = Field(default=1, ge=1)
+    # a decode task whose node is lost, or whose worker dies, is tried this many times more
+    ray_decode_retries: int = Field(default=3, ge=0)
     # the HTTP server: origins allowed by CORS (JSON list in VSEARCH_CORS_ORIGINS)
     cors_origins: list[str] = Field(default_factory=list)
     # when set, every endpoint but /health requires it (Bearer header, or ?key= on media URLs)

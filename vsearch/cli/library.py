@@ -26,6 +26,9 @@ from vsearch.cli.group import (
 @click.option("--stride-seconds", type=float, help="Seconds between clip starts [default: the clip length].")
 @click.option("--batch-size", type=int, help="Clips per model batch [env VSEARCH_BATCH_SIZE; default 8].")
 @click.option("--workers", type=int, help="Decode worker processes [env VSEARCH_WORKERS; default: cores - 1; 0 = inline].")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Decode and embed on a Ray cluster: alone, start one on this machine; 'auto' joins the one "
+                   "running here; or host:port [env VSEARCH_RAY_ADDRESS]. Needs pip install 'vsearch[ray]'.")
 @click.option("--reembed", is_flag=True, help="Forget every clip first and embed the given paths with the current model.")
 @click.option("--prompt-features/--no-prompt-features", default=None, help="Keep each clip's features for exact X-CLIP ranking (~50 KB a clip) [env VSEARCH_PROMPT_FEATURES; default on].")
 @click.option("--decoder-prescale/--no-decoder-prescale", default=None, help="Let the decoder scale frames to twice the model's input before the exact resize (faster; cosine >= 0.9999 to full-size frames) [env VSEARCH_DECODER_PRESCALE; default on].")
@@ -33,7 +36,7 @@ from vsearch.cli.group import (
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembed, prompt_features, decoder_prescale,
+def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, ray_address, reembed, prompt_features, decoder_prescale,
            no_wait, as_json, quiet):
     """Index the videos under PATHS (folders are walked recursively).
 
@@ -51,7 +54,7 @@ def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, reembe
     75 another process is changing the library (--no-wait); 130 interrupted; 143 terminated.
     """
     ctx.obj.update(clip_seconds=clip_seconds, stride_seconds=stride_seconds, batch_size=batch_size, workers=workers,
-                   prompt_features=prompt_features, decoder_prescale=decoder_prescale)
+                   ray_address=ray_address, prompt_features=prompt_features, decoder_prescale=decoder_prescale)
     library = open_library(ctx, ingest=True)  # configures the process before torch loads
     from vsearch.ingest import ingest as run_ingest
     from vsearch.store.locks import say_waiting

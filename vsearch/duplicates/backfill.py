@@ -13,7 +13,7 @@ from sqlalchemy import select
 from vsearch.duplicates.finder import refresh
 from vsearch.errors import DecodeError
 from vsearch.media.decode import sources_for
-from vsearch.media.fingerprint import PRINT_DIM, frame_print, thin
+from vsearch.media.fingerprint import frame_print, printed_frames
 from vsearch.media.probe import probe
 from vsearch.store import repo
 from vsearch.store.models import Clip
@@ -42,10 +42,7 @@ def fill_missing_prints(store, threshold: float, paths: Iterable[Path] | None = 
             log.warning("no fingerprints for %s: %s", path, exc)
             continue
         with store.begin() as session:
-            kept = sorted(((t, p) for t, p in prints.items() if p is not None), key=lambda item: item[0])
-            stacked = np.stack([p for _, p in kept]) if kept else np.zeros((0, PRINT_DIM), np.int8)
-            repo.set_prints(session, video_id, *thin(np.array([t for t, _ in kept], np.float32), stacked),
-                            sampled=len(prints))
+            repo.set_prints(session, video_id, *printed_frames(prints), sampled=len(prints))
         printed.append(video_id)
     if printed:
         refresh(store, printed, threshold)

@@ -13,8 +13,10 @@ class IngestSummary:
     removed: list[str] = field(default_factory=list)
     clips: int = 0
     seconds: float = 0.0
-    # summed per stage; decode and preprocess run in workers, so they overlap embedding
-    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("decode", "preprocess", "embed", "write", "duplicates"), 0.0))
+    # summed per stage; decode and preprocess run in workers, so they overlap embedding; "start": joining or
+    # starting a Ray cluster and loading its actors' models (0 for a local ingest)
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("start", "decode", "preprocess", "embed", "write", "duplicates"), 0.0))
     interrupted: bool = False
 
     @property

@@ -86,3 +86,12 @@ def thin(times: np.ndarray, prints: np.ndarray) -> tuple[np.ndarray, np.ndarray]
             keep.append(i)
             last = i
     return times[keep], prints[keep]
+
+
+def printed_frames(prints: dict[float, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The (times, prints) of a video's frames that have a print (a flat frame has None), in time order,
+    still stretches thinned: what the library keeps of a video."""
+    kept = sorted(((t, p) for t, p in prints.items() if p is not None), key=lambda item: item[0])
+    times = np.array([t for t, _ in kept], dtype=np.float32)
+    stacked = np.stack([p for _, p in kept]) if kept else np.zeros((0, PRINT_DIM), np.int8)
+    return thin(times, stacked)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def make_preview(video_path: str, start: float, end: float, target: Path, by_ord
 
     info = probe(Path(video_path))
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp.webm")
+    # a name of its own: replicas sharing a data dir may make the same preview at once
+    tmp = target.with_suffix(f".{uuid.uuid4().hex}.tmp.webm")
     with open_container(video_path) as source:
         stream = source.streams.video[info.stream_index]
         stream.thread_type = "AUTO"

@@ -7,6 +7,7 @@ workers); `make_thumbnail` decodes the frame again when a stored one has gone mi
 from __future__ import annotations
 
 import io
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,7 @@ def encode_thumbnail(frame: np.ndarray) -> bytes:
 def write_thumbnail(target: Path, jpeg: bytes) -> Path:
     """Write atomically, so a reader never sees half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_suffix(f".{uuid.uuid4().hex}.tmp")  # replicas sharing a data dir may remake it at once
     tmp.write_bytes(jpeg)
     tmp.replace(target)
     return target
