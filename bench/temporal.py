@@ -207,6 +207,8 @@ def main() -> None:
                         help="hidden size of the small model's towers, projection and MIT (64: about 0.5 M weights)")
     parser.add_argument("--vision-position-std", type=float,
                         help="re-initialise the small model's patch position embeddings at this std (default 0.02)")
+    parser.add_argument("--look-alike", type=float, default=0.0,
+                        help="share of the epochs whose batches gather sentences worded alike (hard negatives)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="where the model trains and embeds (the targets are set for the CPU)")
@@ -247,7 +249,8 @@ def main() -> None:
     plan = TrainingPlan(args.epochs, args.batch_size, args.lr, "all", 0.0, args.seed, warmup=args.warmup,
                         background_negatives=args.background_negatives, reversed_negatives=args.reversed_negatives,
                         crop=args.crop, shift=args.shift, offset_negatives=args.offset_negatives,
-                        shift_from=args.shift_from, mit_learning_rate_scale=args.mit_lr_scale)
+                        shift_from=args.shift_from, mit_learning_rate_scale=args.mit_lr_scale,
+                        look_alike=args.look_alike)
     tuned = work / "xclip-tuned"
     trained_at = time.perf_counter()
     report = finetune(settings, read_labels(train), tuned, plan)

@@ -229,3 +229,24 @@ def test_a_killed_ray_ingest_keeps_what_it_committed_and_the_next_run_finishes(c
                     assert sorted(ordinals) == list(range(video.num_clips)), video.path
         finally:
             library.close()
+
+
+def test_ray_alone_starts_a_cluster_of_this_machine_on_loopback(tmp_path, checkpoint, video_files):
+    """`--ray` with no address (the paths may follow it) starts a cluster of its own, on 127.0.0.1 only,
+    and stops it after."""
+    import json
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    shutil.copy(video_files["vp9"], folder / "a.webm")
+    shutil.copy(video_files["text"], folder / "notes.mp4")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+    env.update(VSEARCH_DATA_DIR=str(tmp_path / "data"), VSEARCH_MODEL=str(checkpoint), VSEARCH_DEVICE="cpu")
+    before = _raylets()
+    done = subprocess.run([sys.executable, "-m", "vsearch", "ingest", "--ray", str(folder), "--json", "-q"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["indexed"] == [str(folder / "a.webm")] and report["timings"]["start"] > 0
+    assert report["failed"][0]["reason"].endswith("(127.0.0.1))")  # the node's address: loopback
+    assert _raylets() == before

@@ -3,7 +3,7 @@ against."""
 
 import pytest
 
-from vsearch.training.recipe import contrastive_loss, learning_rate_factor, random_crops, step_masks
+from vsearch.training.recipe import contrastive_loss, learning_rate_factor, look_alike_batches, random_crops, step_masks
 
 
 def test_the_contrastive_loss_by_hand():
@@ -55,3 +55,24 @@ def test_step_masks_rank_each_extra_video_against_the_right_texts():
     assert allowed[8].all()  # background: every text
     positive, allowed = step_masks(torch, torch.tensor([1, 0]), 2, False, 0, 0)
     assert positive.tolist() == [[False, True], [True, False]] and allowed.all()
+
+
+def test_look_alike_batches_put_queries_worded_alike_together_and_use_every_clip_once():
+    import random
+    from types import SimpleNamespace
+
+    queries = [f"a {colour} square {motion}" for colour in ("red", "blue", "green", "yellow")
+               for motion in ("moving left", "moving right", "growing", "shrinking")]
+    clips = [SimpleNamespace(moment=SimpleNamespace(query=q), n=n) for q in queries for n in range(6)]
+    out = look_alike_batches(clips, 16, random.Random(0))
+    used = [id(c) for batch in out for c in batch]
+    assert len(used) == len(set(used)) and len(used) >= len(clips) - 16  # once each; a lone-query tail may drop
+    assert all(len(batch) <= 16 and len({c.moment.query for c in batch}) > 1 for batch in out)
+    # a batch's queries share more words than random ones do: each batch holds a query and its near-namesakes
+    def overlap(batch):
+        words = [set(q.split()) for q in {c.moment.query for c in batch}]
+        return sum(len(a & b) / len(a | b) for a in words for b in words if a is not b) / (len(words) * (len(words) - 1))
+    shuffled = clips[:]
+    random.Random(1).shuffle(shuffled)
+    rand = [shuffled[i : i + 16] for i in range(0, len(shuffled), 16)]
+    assert sum(map(overlap, out)) / len(out) > sum(map(overlap, rand)) / len(rand)

@@ -21,7 +21,7 @@ from vsearch.cli.group import (
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--clip-seconds", type=float, help="Clip length in seconds [env VSEARCH_CLIP_SECONDS; default 4].")
 @click.option("--stride-seconds", type=float, help="Seconds between clip starts [default: the clip length].")
 @click.option("--batch-size", type=int, help="Clips per model batch [env VSEARCH_BATCH_SIZE; default 8].")
@@ -53,6 +53,10 @@ def ingest(ctx, paths, clip_seconds, stride_seconds, batch_size, workers, ray_ad
     `vsearch status`); 2 usage error; 3 configuration, model, database or disk error;
     75 another process is changing the library (--no-wait); 130 interrupted; 143 terminated.
     """
+    if ray_address not in (None, "local", "auto") and Path(ray_address).exists():
+        paths, ray_address = (Path(ray_address), *paths), "local"  # `--ray PATH...`: the flag alone, then paths
+    if not paths:
+        raise click.UsageError("Missing argument 'PATHS...': the folders or files to index.")
     ctx.obj.update(clip_seconds=clip_seconds, stride_seconds=stride_seconds, batch_size=batch_size, workers=workers,
                    ray_address=ray_address, prompt_features=prompt_features, decoder_prescale=decoder_prescale)
     library = open_library(ctx, ingest=True)  # configures the process before torch loads

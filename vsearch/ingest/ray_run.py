@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,10 +143,6 @@ class RayDistributor:
         self._slots = 1
 
     def __enter__(self) -> RayDistributor:
-        try:
-            import ray  # noqa: F401
-        except ImportError as exc:
-            raise RayIngestError("--ray needs Ray: pip install 'vsearch[ray]'") from exc
         self._started_ray = connect(self.settings.ray_address, self.settings.ray_actor_cpus)
         try:
             self._check_database()
@@ -231,15 +228,22 @@ def connect(address: str, actor_cpus: int = 1) -> bool:
     A local cluster counts the machine's cores plus the actor's CPUs: the model's threads share the cores
     with the decode tasks, as a local ingest's model shares them with its decode workers (which, here as
     there, run at the lowest priority)."""
-    import ray
+    if address == "local" and "ray" not in sys.modules:
+        # a cluster of this machine alone listens on the loopback interface only: Ray takes the machine's
+        # network address, even when asked for 127.0.0.1, unless it believes it has no network (this setting,
+        # read when Ray loads and inherited by the processes it starts)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayIngestError("--ray needs Ray: pip install 'vsearch[ray]'") from exc
 
     if ray.is_initialized():
         return False
-    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}  # failures come back as messages
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}  # failures come back as messages
     try:
         if address == "local":
-            ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1",
-                     num_cpus=(os.cpu_count() or 1) + actor_cpus, **quiet)
+            ray.init(address="local", include_dashboard=False, num_cpus=(os.cpu_count() or 1) + actor_cpus, **quiet)
         else:
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -31,7 +31,14 @@ import numpy as np
 
 from vsearch.model.preprocess import normalize, normalize_tensor
 from vsearch.training.data import BackgroundClip, TrainingClip
-from vsearch.training.recipe import contrastive_loss, learning_rate_factor, random_crops, step_masks, steps_per_epoch
+from vsearch.training.recipe import (
+    contrastive_loss,
+    learning_rate_factor,
+    look_alike_batches,
+    random_crops,
+    step_masks,
+    steps_per_epoch,
+)
 
 STATE_FILE = "finetune_state.pt"
 # what X-CLIP adds on top of CLIP, and the projections: about 10 % of base-patch32's weights
@@ -59,6 +66,8 @@ class TrainingPlan:
     shift_from: float = 0.0  # share of the epochs trained on the moments' own windows before shifting starts
     # the learning rate of the multi-frame integration transformer (where time order enters) over the rest's
     mit_learning_rate_scale: float = 1.0
+    # share of the epochs whose batches gather queries worded alike (recipe.look_alike_batches), not shuffled
+    look_alike: float = 0.0
 
 
 @dataclass
@@ -241,7 +250,9 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
     for epoch in range(first_epoch, plan.epochs + 1):
         started = time.perf_counter()
         losses = []
-        for number, batch in enumerate(batches(train, plan.batch_size, rng)):
+        alike = plan.look_alike > 0 and rng.random() < plan.look_alike
+        epoch_batches = (look_alike_batches if alike else batches)(train, plan.batch_size, rng)
+        for number, batch in enumerate(epoch_batches):
             offsets = []
             if plan.offset_negatives > 0:
                 slots = int(round(plan.offset_negatives * len(batch[0].frames)))

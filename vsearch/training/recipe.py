@@ -4,6 +4,8 @@ crop augmentation. `finetune.Trainer` puts them together."""
 from __future__ import annotations
 
 import math
+import random
+from collections import defaultdict
 
 
 def steps_per_epoch(clips: list, size: int) -> int:
@@ -66,3 +68,35 @@ def step_masks(torch, owner, texts: int, reversed_negatives: bool, offsets: int,
         first += clips
     allowed[torch.arange(first, first + offsets), owner[:offsets]] = False
     return positive, allowed
+
+
+def look_alike_batches(clips: list, size: int, rng: random.Random) -> list[list]:
+    """Batches of queries worded alike: each starts from a random query and fills up with the queries that
+    share the most words with it ("a red square moving left" beside "... moving right" and "a blue square
+    moving left"), a few clips of each. In shuffled batches such pairs rarely meet, and the loss is then
+    low without telling them apart: here each is the other's negative. A batch of one query is dropped."""
+    by_query: dict[str, list] = defaultdict(list)
+    for clip in clips:
+        by_query[clip.moment.query].append(clip)
+    for group in by_query.values():
+        rng.shuffle(group)
+    words = {query: set(query.lower().split()) for query in by_query}
+    per_query = max(2, size // 8)
+    out = []
+    while True:
+        left = [query for query, group in by_query.items() if group]
+        if not left:
+            break
+        seed = rng.choice(left)
+        ranked = sorted(left, key=lambda q: (q != seed, -len(words[seed] & words[q]) / len(words[seed] | words[q]),
+                                             rng.random()))
+        batch = []
+        for query in ranked:
+            take = min(per_query, size - len(batch), len(by_query[query]))
+            batch += [by_query[query].pop() for _ in range(take)]
+            if len(batch) >= size:
+                break
+        if len({clip.moment.query for clip in batch}) > 1:
+            out.append(batch)
+    rng.shuffle(out)
+    return out
