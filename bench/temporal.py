@@ -115,8 +115,9 @@ def _write(labels: list[dict], path: Path) -> Path:
     return path
 
 
-def small_config(vocab_size: int, mit_layers: int = 1, width: int = 64):
-    """A small X-CLIP: `width` is the hidden size of both towers and of the projection (and so of the MIT)."""
+def small_config(vocab_size: int, mit_layers: int = 1, width: int = 64, patch: int = 16):
+    """A small X-CLIP: `width` is the hidden size of both towers and of the projection (and so of the MIT);
+    `patch`: the side of a vision patch in pixels (16: a 4 x 4 grid of the 64 px frame)."""
     from transformers import XCLIPConfig
 
     heads = max(2, width // 32)
@@ -124,7 +125,7 @@ def small_config(vocab_size: int, mit_layers: int = 1, width: int = 64):
         projection_dim=width, prompt_layers=1, prompt_num_attention_heads=heads,
         text_config=dict(vocab_size=vocab_size, hidden_size=width, intermediate_size=2 * width, num_hidden_layers=3,
                          num_attention_heads=heads, max_position_embeddings=32),
-        vision_config=dict(image_size=SIZE, patch_size=16, num_frames=8, hidden_size=width,
+        vision_config=dict(image_size=SIZE, patch_size=patch, num_frames=8, hidden_size=width,
                            intermediate_size=2 * width, num_hidden_layers=3, num_attention_heads=heads,
                            mit_hidden_size=width, mit_intermediate_size=2 * width, mit_num_hidden_layers=mit_layers,
                            mit_num_attention_heads=heads),
@@ -207,6 +208,8 @@ def main() -> None:
                         help="hidden size of the small model's towers, projection and MIT (64: about 0.5 M weights)")
     parser.add_argument("--vision-position-std", type=float,
                         help="re-initialise the small model's patch position embeddings at this std (default 0.02)")
+    parser.add_argument("--patch", type=int, default=16, choices=[4, 8, 16, 32],
+                        help="vision patch side in pixels (8: a finer grid, about 4x the compute)")
     parser.add_argument("--look-alike", type=float, default=0.0,
                         help="share of the epochs whose batches gather sentences worded alike (hard negatives)")
     parser.add_argument("--seed", type=int, default=0)
@@ -238,7 +241,8 @@ def main() -> None:
     generated = time.perf_counter() - began
 
     words = tuple(dict.fromkeys([*BASE_WORDS, *WORDS]))
-    config = small_config(vocab_size=_vocab_size(words), mit_layers=args.mit_layers, width=args.width)
+    config = small_config(vocab_size=_vocab_size(words), mit_layers=args.mit_layers, width=args.width,
+                          patch=args.patch)
     start = build_checkpoint(work / "xclip-start", config, seed=args.seed, words=words)
     if args.vision_position_std:
         _rescale_positions(start, args.vision_position_std, args.seed)
@@ -273,7 +277,7 @@ def main() -> None:
         "seconds": {"generate": round(generated, 1), "train": round(training, 1),
                     "total": round(time.perf_counter() - began, 1)},
         "recipe": {**asdict(plan), "videos_per_sentence": args.videos_per_sentence,
-                   "model": f"X-CLIP 64 px, patch 16, hidden {args.width}, 3 layers, random start",
+                   "model": f"X-CLIP 64 px, patch {args.patch}, hidden {args.width}, 3 layers, random start",
                    "vision_position_std": args.vision_position_std},
         "machine": machine(),
         "work": str(work),

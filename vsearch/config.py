@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     ray_actors: int | None = Field(default=None, ge=1)
     # CPUs a Ray actor takes on a node without GPUs (its model's threads)
     ray_actor_cpus: int = Field(default=1, ge=1)
+    # custom Ray resources each actor asks for besides its CPUs or GPU, to place the models on chosen nodes
+    # (JSON in VSEARCH_RAY_ACTOR_RESOURCES, e.g. {"embedder": 1} with `ray start --resources '{"embedder": 4}'`)
+    ray_actor_resources: dict[str, float] = Field(default_factory=dict)
     # a decode task whose node is lost, or whose worker dies, is tried this many times more
     ray_decode_retries: int = Field(default=3, ge=0)
     # the HTTP server: origins allowed by CORS (JSON list in VSEARCH_CORS_ORIGINS)

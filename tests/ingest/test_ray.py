@@ -37,7 +37,8 @@ def _raylets() -> int:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A head (3 CPUs) and a second node (2 CPUs), both on 127.0.0.1; the test process is not connected."""
+    """A head (3 CPUs, room for 2 embedding actors) and a second node (2 CPUs), both on 127.0.0.1; the test
+    process is not connected."""
     from ray._private import ray_constants
     from ray.cluster_utils import Cluster
 
@@ -47,7 +48,7 @@ def cluster():
         patch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
         before = _raylets()
         cluster = Cluster(initialize_head=True, head_node_args={
-            "num_cpus": 3, "node_ip_address": "127.0.0.1", "include_dashboard": False})
+            "num_cpus": 3, "resources": {"embedder": 2}, "node_ip_address": "127.0.0.1", "include_dashboard": False})
         try:
             cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
             cluster.wait_for_nodes()
@@ -143,7 +144,9 @@ def test_a_node_lost_mid_ingest_costs_time_not_clips(cluster, tmp_path, checkpoi
             pass
 
     with _new_database("postgres", tmp_path) as url:
-        library = _library(tmp_path, url, checkpoint, ray_address=cluster.address, ray_actors=2)
+        # the actors on the head: with 3 files decoding and 1 CPU left there, 2 or more are on the lost node
+        library = _library(tmp_path, url, checkpoint, ray_address=cluster.address, ray_actors=2,
+                           ray_actor_resources={"embedder": 1})
         try:
             summary = ingest(library, [folder], progress=RemoveNodeAfterFirstVideo())
             assert removed.is_set()

@@ -190,6 +190,8 @@ class RayDistributor:
         else:
             options = {"num_cpus": settings.ray_actor_cpus}
             threads = settings.ray_actor_cpus
+        if settings.ray_actor_resources:
+            options["resources"] = dict(settings.ray_actor_resources)
         used = count * options["num_cpus"]
         self._slots = int(resources.get("CPU", 0) - used)
         if self._slots < 1:
