@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # custom Ray resources each actor asks for besides its CPUs or GPU, to place the models on chosen nodes
     # (JSON in VSEARCH_RAY_ACTOR_RESOURCES, e.g. {"embedder": 1} with `ray start --resources '{"embedder": 4}'`)
     ray_actor_resources: dict[str, float] = Field(default_factory=dict)
+    # at most this many files decode at once on the cluster (None: as many as it has CPUs left by the actors);
+    # the writer holds each one's clips until the whole video is embedded, so this bounds its memory
+    ray_decode_tasks: int | None = Field(default=None, ge=1)
     # a decode task whose node is lost, or whose worker dies, is tried this many times more
     ray_decode_retries: int = Field(default=3, ge=0)
     # the HTTP server: origins allowed by CORS (JSON list in VSEARCH_CORS_ORIGINS)

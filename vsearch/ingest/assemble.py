@@ -128,7 +128,9 @@ class Assembler:
             for (task, generation, ordinal), vector, feature in zip(keys, vectors, features):
                 parts = self.parts.get(task)
                 if parts is not None and parts.generation == generation:
-                    parts.vectors[ordinal], parts.features[ordinal] = vector, feature
+                    # features held as the library stores them (float16): a long video's wait costs half
+                    parts.vectors[ordinal] = vector
+                    parts.features[ordinal] = np.asarray(feature, dtype=np.float16)
                     touched.add(task)
         for task in sorted(touched):
             yield from self._finish(task)

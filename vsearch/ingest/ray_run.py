@@ -84,7 +84,9 @@ class EmbedActor:
 
         started = time.perf_counter()
         embedded = self.model.embed_clips(normalize(frames, self.model.spec))
-        return embedded.vectors, embedded.prompt_features, time.perf_counter() - started
+        # prompt features as the library stores them (float16): half the bytes through the object store
+        features = embedded.prompt_features.astype(np.float16)
+        return embedded.vectors, features, time.perf_counter() - started
 
 
 class RayEmbedder:
@@ -194,6 +196,8 @@ class RayDistributor:
             options["resources"] = dict(settings.ray_actor_resources)
         used = count * options["num_cpus"]
         self._slots = int(resources.get("CPU", 0) - used)
+        if settings.ray_decode_tasks:
+            self._slots = min(self._slots, settings.ray_decode_tasks)
         if self._slots < 1:
             raise RayIngestError(
                 f"the {count} embedding actor(s) take all {resources.get('CPU', 0):g} CPU(s) of the Ray cluster: "
