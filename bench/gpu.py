@@ -1,6 +1,7 @@
 """Ingest throughput on one CUDA GPU, full-size X-CLIP (random weights), no network; prints JSON.
 
     python bench/gpu.py [--videos 16] [--seconds 24]    # a few minutes on one H100 with 16 cores
+    python bench/gpu.py --ray                           # also through a Ray cluster of this machine (GPU actor)
 
 Generates 1080p h264 videos (one encoder process per video), then measures model-only clips/s
 (fp16 weights, batch 32 and 64), end-to-end `vsearch ingest` (decode workers on the CPU cores,
@@ -73,6 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=24.0)
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="also ingest the corpus through Ray (`vsearch ingest --ray`): one actor per GPU")
     options = parser.parse_args()
 
     if not torch.cuda.is_available():
@@ -105,6 +108,18 @@ def main() -> None:
         if run.returncode != 0:
             sys.exit(run.stderr)
         summary = json.loads(run.stdout)
+        if options.ray:
+            ray_env = {**env, "VSEARCH_DATA_DIR": str(Path(scratch) / "data-ray"), "VSEARCH_RAY_ADDRESS": options.ray}
+            on_ray = subprocess.run([sys.executable, "-m", "vsearch", "ingest", str(corpus), "--json", "-q"],
+                                    env=ray_env, capture_output=True, text=True)
+            if on_ray.returncode != 0:
+                report["ray_error"] = on_ray.stderr[-3000:]
+            else:
+                ray_summary = json.loads(on_ray.stdout)
+                report["end_to_end_through_ray"] = {
+                    "address": options.ray, "clips": ray_summary["clips"], "seconds": ray_summary["seconds"],
+                    "clips_per_second": ray_summary["clips_per_second"], "stage_seconds": ray_summary["timings"]}
+            print(json.dumps(report), file=sys.stderr, flush=True)
         report["query"] = query_latency(Path(scratch) / "data", checkpoint, cpu_linear=cpu_linear)
     report["end_to_end"] = {
         "corpus": f"{options.videos} x {options.seconds:g} s 1920x1080 30 fps h264 (synthetic)",

@@ -98,3 +98,26 @@ def test_finetune_on_cuda_trains_saves_and_searches(tmp_path, checkpoint, video_
     assert found.exit_code in (0, 1)  # the library folder holds bad files on purpose
     query = CliRunner().invoke(cli, ["--model", str(out), "query", "moment of kind 1", "--json"], env=env)
     assert query.exit_code == 0 and json.loads(query.stdout)["results"]
+
+
+def test_ray_ingest_puts_a_gpu_actor_on_the_gpu(tmp_path, checkpoint, library_folder):
+    """`--ray` on a GPU machine: a cluster of this machine, one embedding actor holding the model on the GPU;
+    the same clips as a local GPU ingest."""
+    pytest.importorskip("ray")
+    from vsearch.config import Settings
+
+    def library_on(name, **changes):
+        settings = Settings(data_dir=tmp_path / name, db_url=f"sqlite:///{tmp_path / name}.db", model=str(checkpoint),
+                            device="cuda", precision="fp16", workers=1, batch_size=4, **changes)
+        return Library(settings)
+
+    local, on_ray = library_on("local"), library_on("ray", ray_address="local")
+    try:
+        expected, summary = ingest(local, [library_folder]), ingest(on_ray, [library_folder])
+        assert summary.clips == expected.clips > 0 and sorted(summary.indexed) == sorted(expected.indexed)
+        for query in ("a red square moving", "noise"):
+            want, got = search(local, query, k=5), search(on_ray, query, k=5)
+            assert [r.score for r in got.results] == pytest.approx([r.score for r in want.results], rel=0.03)
+    finally:
+        local.close()
+        on_ray.close()
