@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vsearch.ingest.workers import DECODERS, DecodeBudget
+from vsearch.ingest.workers import DECODERS, DecodeBudget, decoder_given_up
 from vsearch.media.clips import ClipJob, Decoding, VideoFailed, VideoProbed, VideoReset, VideoStarted
 
 if TYPE_CHECKING:
@@ -132,8 +132,7 @@ class RayDecoder:
         import ray
 
         if isinstance(exc, ray.exceptions.WorkerCrashedError) or reason:  # the decoder's fault, not the node's
-            tried = ([d for d in DECODERS if d in work.tried] or [next(d for d in DECODERS if d not in work.skip)])[-1]
-            work.skip = tuple(dict.fromkeys((*work.skip, *work.tried, tried)))
+            tried, work.skip = decoder_given_up(work.skip, work.tried)
             work.reasons.append(f"{tried}: {reason or 'decoder crashed'}")
             if all(decoder in work.skip for decoder in DECODERS):
                 yield VideoFailed(work.task, "; ".join(work.reasons))

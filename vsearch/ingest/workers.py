@@ -65,6 +65,13 @@ class DecodeBudget:
         return self.seconds + self.per_video_second * (duration if duration else self.unknown_duration)
 
 
+def decoder_given_up(skip: tuple[str, ...], tried: set[str]) -> tuple[str, tuple[str, ...]]:
+    """A file's decoder crashed or hung: (the decoder it was on, the decoders not to try again). The one it
+    was on is the last that took its turn (those before it gave up by themselves)."""
+    turns = [d for d in DECODERS if d in tried] or [next(d for d in DECODERS if d not in skip)]
+    return turns[-1], tuple(dict.fromkeys((*skip, *tried, turns[-1])))
+
+
 @dataclass
 class _Finished:
     task: int
@@ -349,10 +356,7 @@ class DecodePool:
         state.work = None
         if work is not None and work.task not in done:
             reason = state.killed_for or f"decoder crashed (exit code {state.process.exitcode})"
-            # the decoder it was on is the last that took its turn (those before it gave up by themselves)
-            turns = [d for d in DECODERS if d in state.tried] or [next(d for d in DECODERS if d not in work.skip)]
-            tried = turns[-1]
-            skip = tuple(dict.fromkeys((*work.skip, *state.tried, tried)))
+            tried, skip = decoder_given_up(work.skip, state.tried)
             if any(decoder not in skip for decoder in DECODERS):
                 yield VideoReset(work.task)  # what it sent so far is dropped: the next decoder starts over
                 pending.appendleft(_Work(work.task, paths[work.task], skip))
