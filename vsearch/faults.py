@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from vsearch.errors import VsearchError
+from vsearch.errors import VsearchError, first_line
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -95,7 +95,7 @@ def explain(exc: BaseException, data_dir=None) -> VsearchError | None:
             return link
         text = str(link)
         if isinstance(link, sa.DBAPIError) and link.orig is not None and type(link.orig).__module__ != "sqlite3":
-            reason = str(link.orig).strip().splitlines()[0]
+            reason = first_line(link.orig)
             if "No space left on device" in text or "could not extend file" in text:
                 return StorageFullError(f"the database server has no space left ({reason}). {_KEPT}: free space "
                                         "on the database server, then run the command again.")
@@ -113,5 +113,5 @@ def explain(exc: BaseException, data_dir=None) -> VsearchError | None:
                 link.errno in _READ_ONLY and _inside(filename, data_dir))) \
                 or "readonly database" in text or "read-only file system" in text.lower():
             return _read_only(filename or data_dir or "the library", getattr(link, "strerror", None)
-                              or text.splitlines()[0])
+                              or first_line(link))
     return None

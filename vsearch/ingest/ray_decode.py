@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vsearch.errors import first_line
 from vsearch.ingest.workers import DECODERS, DecodeBudget, decoder_given_up
 from vsearch.media.clips import ClipJob, Decoding, VideoFailed, VideoProbed, VideoReset, VideoStarted
 
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNKS_AHEAD = 4  # decoded chunks a task may hold that the runner has not taken yet
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _node_name() -> str:

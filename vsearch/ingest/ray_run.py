@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vsearch.errors import VsearchError
+from vsearch.errors import VsearchError, first_line
 from vsearch.ingest.assemble import ClipKey
-from vsearch.ingest.ray_decode import RayDecoder, first_line
+from vsearch.ingest.ray_decode import RayDecoder
 from vsearch.media.clips import ClipJob
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from vsearch.duplicates.backfill import fill_missing_prints
 from vsearch.duplicates.finder import refresh
+from vsearch.errors import first_line
 from vsearch.ingest.assemble import Assembler
 from vsearch.ingest.changes import FileState, find_changes, sweep
 from vsearch.ingest.distributors import distributor_for
@@ -119,7 +120,7 @@ def _finish(library: Library, summary: IngestSummary) -> None:
         except Exception as exc:  # noqa: BLE001
             if not failing:
                 raise
-            log.warning("while stopping: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+            log.warning("while stopping: %s", first_line(exc))
 
 
 def _record_run(library: Library, summary: IngestSummary) -> None:

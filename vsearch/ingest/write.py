@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsearch.errors import first_line
 from vsearch.faults import is_disconnect
 from vsearch.ingest.assemble import VideoParts
 from vsearch.ingest.changes import FileState
@@ -43,7 +44,7 @@ def with_database(library: Library, write, *args) -> None:
             now = time.monotonic()
             if deadline is None:
                 deadline = now + library.settings.db_retry_seconds
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                reason = first_line(getattr(exc, "orig", None) or exc)
                 log.warning("the database stopped answering (%s); waiting up to %.0f s for it to come back",
                             reason, library.settings.db_retry_seconds)
             if now >= deadline:

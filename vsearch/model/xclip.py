@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from vsearch.errors import ModelLoadError
+from vsearch.errors import ModelLoadError, first_line
 from vsearch.media.resize import PreprocessSpec
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 def _load_error(model: str, exc: Exception, hub_reached: bool = False) -> ModelLoadError:
     """One line that says what failed and what to do next."""
-    text = str(exc).strip()
-    reason = (text.splitlines()[0] if text else type(exc).__name__)[:150]
+    reason = first_line(exc)[:150]
     if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
         return ModelLoadError(
             f"Cannot load the X-CLIP model: there is no folder {model}. Point --model (or VSEARCH_MODEL) at a "
