@@ -9,10 +9,13 @@ built from its config (random weights), it fine-tunes with `vsearch.training` on
 the test videos (the seen sentences' and the held-out pairs' together, so every query has the other
 videos as distractors) and evaluates them with `vsearch.evaluation` (as `vsearch eval`): recall@1 and
 moment recall@1, before and after training. A control scores the test clips with their frames shuffled
-in time. Relevance: queries for events absent from a library against present ones (bench/temporal_relevance.py).
+in time, and a linear probe measures how much of the square's place a single still frame's embedding
+carries. The default recipe adds the self-supervised frame-order term (`--frame-order 2`): without it,
+directions stay near chance. Relevance: queries for events absent from a library against present ones
+(bench/temporal_relevance.py).
 Prints JSON: the numbers, the loss curve, the recipe, the time taken, the machine.
 
-    python bench/temporal.py                  # the default recipe (--shift 0.25 --background-negatives 8)
+    python bench/temporal.py                  # the default recipe (see --help: 4 frames, --frame-order 2, ...)
     python bench/temporal.py --videos-per-sentence 6 --epochs 3   # a quick look
     python bench/temporal.py --offset-negatives 0.5 --crop 0.8    # the recipe's other options
     python bench/temporal.py --device cuda                        # train and embed on a GPU
@@ -115,9 +118,10 @@ def _write(labels: list[dict], path: Path) -> Path:
     return path
 
 
-def small_config(vocab_size: int, mit_layers: int = 1, width: int = 64, patch: int = 16):
+def small_config(vocab_size: int, mit_layers: int = 1, width: int = 64, patch: int = 16, frames: int = 8):
     """A small X-CLIP: `width` is the hidden size of both towers and of the projection (and so of the MIT);
-    `patch`: the side of a vision patch in pixels (16: a 4 x 4 grid of the 64 px frame)."""
+    `patch`: the side of a vision patch in pixels (16: a 4 x 4 grid of the 64 px frame); `frames`: the
+    frames it sees per clip (ingest and training sample as many)."""
     from transformers import XCLIPConfig
 
     heads = max(2, width // 32)
@@ -125,7 +129,7 @@ def small_config(vocab_size: int, mit_layers: int = 1, width: int = 64, patch: i
         projection_dim=width, prompt_layers=1, prompt_num_attention_heads=heads,
         text_config=dict(vocab_size=vocab_size, hidden_size=width, intermediate_size=2 * width, num_hidden_layers=3,
                          num_attention_heads=heads, max_position_embeddings=32),
-        vision_config=dict(image_size=SIZE, patch_size=patch, num_frames=8, hidden_size=width,
+        vision_config=dict(image_size=SIZE, patch_size=patch, num_frames=frames, hidden_size=width,
                            intermediate_size=2 * width, num_hidden_layers=3, num_attention_heads=heads,
                            mit_hidden_size=width, mit_intermediate_size=2 * width, mit_num_hidden_layers=mit_layers,
                            mit_num_attention_heads=heads),
@@ -158,33 +162,11 @@ def evaluate_library(checkpoint: Path, videos: Path, label_sets: dict[str, Path]
         library.close()
 
 
-def shuffled_recall(checkpoint: Path, labels_path: Path, clip_seconds: float, seed: int, device: str = "cpu") -> dict:
-    """Recall@1 of each test query against every test event clip, as they are and with each clip's frames
-    in a random order: what time order is worth to the model."""
-    from vsearch.evaluation.labels import read_labels
-    from vsearch.media.resize import PreprocessSpec
-    from vsearch.model.xclip import load_pretrained
-    from vsearch.training.data import TrainingClip, decode_moments
-    from vsearch.training.finetune import Trainer, TrainingPlan
-
-    processor, model = load_pretrained(str(checkpoint))
-    spec = PreprocessSpec.from_image_processor(processor.image_processor)
-    clips, _ = decode_moments(read_labels(labels_path).moments, spec, 8, clip_seconds)
-    trainer = Trainer(model, processor, spec, TrainingPlan(batch_size=32), device)
-    rng = np.random.default_rng(seed)
-    shuffled = [TrainingClip(c.moment, c.frames[rng.permutation(len(c.frames))]) for c in clips]
-    motion_only = [c for c in clips if c.moment.query.split(" ", 3)[-1].startswith("moving")]
-    motion_shuffled = [c for c in shuffled if c.moment.query.split(" ", 3)[-1].startswith("moving")]
-    return {"in_order": trainer.recall_at_1(clips), "frames_shuffled": trainer.recall_at_1(shuffled),
-            "motion_queries_in_order": trainer.recall_at_1(motion_only),
-            "motion_queries_frames_shuffled": trainer.recall_at_1(motion_shuffled)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos-per-sentence", type=int, default=60, help="training videos per seen sentence")
     parser.add_argument("--test-videos-per-sentence", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=120)
+    parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=float, default=0.05)
@@ -206,10 +188,15 @@ def main() -> None:
                         help="layers of the small model's multi-frame integration transformer (time order)")
     parser.add_argument("--width", type=int, default=64,
                         help="hidden size of the small model's towers, projection and MIT (64: about 0.5 M weights)")
-    parser.add_argument("--vision-position-std", type=float,
-                        help="re-initialise the small model's patch position embeddings at this std (default 0.02)")
+    parser.add_argument("--vision-position-std", type=float, default=0.5,
+                        help="re-initialise the small model's patch position embeddings at this std (0: keep "
+                             "the config's 0.02)")
     parser.add_argument("--patch", type=int, default=16, choices=[4, 8, 16, 32],
                         help="vision patch side in pixels (8: a finer grid, about 4x the compute)")
+    parser.add_argument("--frame-order", type=float, default=2.0,
+                        help="weight of the self-supervised frame-order term (recipe.frame_order_loss); 0: off")
+    parser.add_argument("--frames", type=int, default=4,
+                        help="frames the small model sees per clip (8: twice the compute)")
     parser.add_argument("--look-alike", type=float, default=0.0,
                         help="share of the epochs whose batches gather sentences worded alike (hard negatives)")
     parser.add_argument("--seed", type=int, default=0)
@@ -220,6 +207,7 @@ def main() -> None:
     began = time.perf_counter()
 
     from bench.common import configure_process, machine
+    from bench.temporal_checks import position_probe, shuffled_recall
     from bench.temporal_relevance import measure as measure_relevance
     from vsearch.config import Settings
     from vsearch.evaluation.labels import read_labels
@@ -242,25 +230,27 @@ def main() -> None:
 
     words = tuple(dict.fromkeys([*BASE_WORDS, *WORDS]))
     config = small_config(vocab_size=_vocab_size(words), mit_layers=args.mit_layers, width=args.width,
-                          patch=args.patch)
+                          patch=args.patch, frames=args.frames)
     start = build_checkpoint(work / "xclip-start", config, seed=args.seed, words=words)
     if args.vision_position_std:
         _rescale_positions(start, args.vision_position_std, args.seed)
     label_sets = {"seen": test, "held_out": unseen}
     before = evaluate_library(start, work / "test", label_sets, work, "before", args.device)
+    probe_before = position_probe(start, args.seed)
     settings = Settings(data_dir=work / "unused", model=str(start), device=args.device, precision="fp32",
                         clip_seconds=EVENT)
     plan = TrainingPlan(args.epochs, args.batch_size, args.lr, "all", 0.0, args.seed, warmup=args.warmup,
                         background_negatives=args.background_negatives, reversed_negatives=args.reversed_negatives,
                         crop=args.crop, shift=args.shift, offset_negatives=args.offset_negatives,
                         shift_from=args.shift_from, mit_learning_rate_scale=args.mit_lr_scale,
-                        look_alike=args.look_alike)
+                        look_alike=args.look_alike, frame_order=args.frame_order)
     tuned = work / "xclip-tuned"
     trained_at = time.perf_counter()
     report = finetune(settings, read_labels(train), tuned, plan)
     training = time.perf_counter() - trained_at
     after = evaluate_library(tuned, work / "test", label_sets, work, "after", args.device)
     control = shuffled_recall(tuned, test, EVENT, args.seed, args.device)
+    probe_after = position_probe(tuned, args.seed)
     relevance = measure_relevance(tuned, [test, unseen], work, args.device)
     (work / "relevance.json").write_text(json.dumps(relevance, indent=2))
     print(json.dumps({
@@ -269,6 +259,7 @@ def main() -> None:
         "test_after_training_clip_unit": after["seen_clip_unit"],
         "held_out_colour_motion_pairs": {"before_training": before["held_out"], "after_training": after["held_out"]},
         "time_order_control": control,
+        "frame_position_probe": {"before_training": probe_before, "after_training": probe_after},
         "relevance_no_good_match": {key: value for key, value in relevance.items() if key not in ("absent", "present")},
         "loss_curve": [e.loss for e in report.epochs if e.loss is not None],
         "train_events": len(read_labels(train).moments),
@@ -277,7 +268,8 @@ def main() -> None:
         "seconds": {"generate": round(generated, 1), "train": round(training, 1),
                     "total": round(time.perf_counter() - began, 1)},
         "recipe": {**asdict(plan), "videos_per_sentence": args.videos_per_sentence,
-                   "model": f"X-CLIP 64 px, patch {args.patch}, hidden {args.width}, 3 layers, random start",
+                   "model": f"X-CLIP 64 px, patch {args.patch}, hidden {args.width}, 3 layers, {args.frames} frames, "
+                            "random start",
                    "vision_position_std": args.vision_position_std},
         "machine": machine(),
         "work": str(work),

@@ -45,10 +45,11 @@ def _train(run, labels, out, epochs, *extra):
 
 def test_loss_falls_and_the_checkpoint_ingests_and_searches(run, labels, tmp_path, library_folder):
     out = tmp_path / "tuned"
-    result = _train(run, labels, out, 10, "--lr", "3e-3")
+    result = _train(run, labels, out, 10, "--lr", "3e-3", "--frame-order", "0.5")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     losses = [e["loss"] for e in report["epochs"][1:]]
+    assert report["plan"]["frame_order"] == 0.5
     assert report["epochs"][0]["epoch"] == 0 and report["epochs"][0]["validation_recall_at_1"] is not None
     assert sum(losses[-3:]) < sum(losses[:3])  # per-epoch losses are noisy: batches hold 2 to 4 queries
     assert report["validation_clips"] > 0 and report["train_clips"] + report["validation_clips"] == 2 * len(NAMES)

@@ -3,7 +3,14 @@ against."""
 
 import pytest
 
-from vsearch.training.recipe import contrastive_loss, learning_rate_factor, look_alike_batches, random_crops, step_masks
+from vsearch.training.recipe import (
+    contrastive_loss,
+    frame_order_loss,
+    learning_rate_factor,
+    look_alike_batches,
+    random_crops,
+    step_masks,
+)
 
 
 def test_the_contrastive_loss_by_hand():
@@ -76,3 +83,22 @@ def test_look_alike_batches_put_queries_worded_alike_together_and_use_every_clip
     random.Random(1).shuffle(shuffled)
     rand = [shuffled[i : i + 16] for i in range(0, len(shuffled), 16)]
     assert sum(map(overlap, out)) / len(out) > sum(map(overlap, rand)) / len(rand)
+
+
+def test_frame_order_loss_is_lowest_when_frames_lie_in_time_order_and_constant_for_a_still_clip():
+    import math
+
+    import torch
+
+    count = 6
+    angles = torch.linspace(0, 1.2, count)  # frames along an arc: neighbours in time are nearest
+    ordered = torch.stack([torch.cos(angles), torch.sin(angles), torch.zeros(count)], dim=1)[None]
+    shuffled = ordered[:, torch.tensor([3, 0, 5, 1, 4, 2])]
+    assert float(frame_order_loss(torch, ordered)) < float(frame_order_loss(torch, shuffled))
+    still = torch.ones(2, count, 3)
+    # every other frame alike: the loss is log(others / neighbours), averaged over the frames
+    expected = sum(math.log((count - 1) / (1 if t in (0, count - 1) else 2)) for t in range(count)) / count
+    assert float(frame_order_loss(torch, still)) == pytest.approx(expected, rel=1e-5)
+    moving = ordered.clone().requires_grad_(True)
+    frame_order_loss(torch, moving).backward()
+    assert moving.grad is not None and float(moving.grad.abs().sum()) > 0

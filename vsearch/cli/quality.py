@@ -78,6 +78,7 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, group, as_json):
 @click.option("--offset-negatives", type=click.FloatRange(0, 0.75), default=0.0, show_default=True, help="Above 0: each clip's window moved this share of its length earlier or later (0.5: half on the moment) is a negative for the step's other queries, so a clip that partly shows one moment does not answer another query. Costs a second clip per labelled clip each step.")
 @click.option("--reversed-negatives", is_flag=True, help="Each clip played backwards is a negative for its own query: for events with a direction in time (opening vs closing, arriving vs leaving).")
 @click.option("--look-alike", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share of the epochs whose batches gather queries worded alike (\"... moving left\" beside \"... moving right\"), each the other's negative, instead of shuffled batches.")
+@click.option("--frame-order", type=click.FloatRange(0), default=0.0, show_default=True, help="Above 0: weight of a self-supervised term that keeps each frame's embedding near its neighbours in time and apart from the clip's other frames, so that where things are (and so motion direction) reaches the model's time order. For models trained from scratch (--train all), or when queries tell a motion from its reverse.")
 @click.option("--train", "parts", type=click.Choice(["light", "all"]), default="light", show_default=True, help="light: what X-CLIP adds to CLIP (prompt generator, cross-frame/MIT modules) and the projections; all: every weight.")
 @click.option("--validation", type=click.FloatRange(0, 0.9), default=0.2, show_default=True, help="Share of the queries held out to measure recall@1 after each epoch.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -85,7 +86,7 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, group, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report (plan, loss and validation recall per epoch) as JSON.")
 @click.pass_context
 def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, background_negatives, crop, shift,
-             offset_negatives, reversed_negatives, look_alike, parts, validation, seed, resume, as_json):
+             offset_negatives, reversed_negatives, look_alike, frame_order, parts, validation, seed, resume, as_json):
     """Fine-tune the library's X-CLIP checkpoint on labelled moments (LABELS as for `vsearch eval`).
 
     Each moment is decoded and sampled as ingest samples a clip; training uses a contrastive loss on
@@ -113,7 +114,8 @@ def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, backg
     settings = configure_process(settings_from(ctx))
     plan = TrainingPlan(epochs, train_batch, learning_rate, parts, validation, seed, warmup=warmup,
                         background_negatives=background_negatives, reversed_negatives=reversed_negatives, crop=crop,
-                        shift=shift, offset_negatives=offset_negatives, look_alike=look_alike)
+                        shift=shift, offset_negatives=offset_negatives, look_alike=look_alike,
+                        frame_order=frame_order)
     files = tqdm(desc="decoding labelled files", unit="file", file=sys.stderr, disable=None, leave=False)
     steps = []  # the training bar, once decoding is done
 

@@ -9,8 +9,9 @@ ranked against: background clips of the labelled files (outside every labelled m
 would call them misses), windows moved partly off each moment (negatives for every query but their own,
 which they partly show) and, for events that have a direction in time, each clip played backwards (a
 negative for its own query only). Random crops, one window for all frames of a clip, and windows shifted in time
-around the moment (as ingest's clips fall around it) add variety. The learning rate warms up, then decays
-on a cosine.
+around the moment (as ingest's clips fall around it) add variety. A self-supervised frame-order term
+(recipe.frame_order_loss) can keep what changes between frames in each frame's embedding, which the MIT
+needs to tell a motion from its reverse. The learning rate warms up, then decays on a cosine.
 
 A share of the moments is held out; its recall@1 (each held-out query against every held-out clip) is
 printed before training and after every epoch. Every epoch ends with a checkpoint folder that
@@ -33,6 +34,7 @@ from vsearch.model.preprocess import normalize, normalize_tensor
 from vsearch.training.data import BackgroundClip, TrainingClip
 from vsearch.training.recipe import (
     contrastive_loss,
+    frame_order_loss,
     learning_rate_factor,
     look_alike_batches,
     random_crops,
@@ -68,6 +70,9 @@ class TrainingPlan:
     mit_learning_rate_scale: float = 1.0
     # share of the epochs whose batches gather queries worded alike (recipe.look_alike_batches), not shuffled
     look_alike: float = 0.0
+    # > 0: weight of recipe.frame_order_loss, a self-supervised term that keeps where things are (and so
+    # motion) in each frame's embedding; for models trained from scratch or taught motion direction
+    frame_order: float = 0.0
 
 
 @dataclass
@@ -181,6 +186,10 @@ class Trainer:
                                 pixel_values=pixels)
         logits = output.logits_per_video.float()  # (clips, texts)
         loss = contrastive_loss(torch, logits, positive.to(self.device), allowed.to(self.device))
+        if self.plan.frame_order > 0:
+            per_frame = self.model.visual_projection(output.vision_model_output.pooler_output.float())
+            per_frame = per_frame.view(pixels.shape[0], pixels.shape[1], -1)[: len(batch)]
+            loss = loss + self.plan.frame_order * frame_order_loss(torch, per_frame)
         for group in self.optimizer.param_groups:
             group["lr"] = self.plan.learning_rate * rate * group.get("scale", 1.0)
         self.optimizer.zero_grad(set_to_none=True)

@@ -50,6 +50,25 @@ def contrastive_loss(torch, logits, positive, allowed):
     return (per_text.mean() + per_video.mean()) / 2
 
 
+def frame_order_loss(torch, frames, temperature: float = 0.1):
+    """Each frame of a clip should be nearer its neighbours in time than the clip's other frames: InfoNCE
+    over one clip's frames, `frames` (clips, T, dim) being the per-frame embeddings the MIT receives, with
+    frames t-1 and t+1 as positives for frame t. A self-supervised term (time-contrastive, as in
+    Sermanet et al.'s time-contrastive networks): it makes each frame's embedding carry what changes from
+    frame to frame (where a thing is, how big), without which the MIT cannot tell a motion from its reverse.
+    Contrastive loss on the queries alone does not: it first learns what a clip shows, and the features then
+    ignore where it is. Frames that do not change (a still shot) score alike and add a constant."""
+    clips, count, _ = frames.shape
+    unit = torch.nn.functional.normalize(frames.float(), dim=-1)
+    logits = unit @ unit.transpose(1, 2) / temperature  # (clips, T, T)
+    steps = torch.arange(count)
+    distance = (steps[:, None] - steps[None, :]).abs().to(frames.device)
+    minus = torch.finfo(logits.dtype).min
+    logits = logits.masked_fill(distance == 0, minus)
+    positive = logits.masked_fill(distance != 1, minus)
+    return (torch.logsumexp(logits, dim=-1) - torch.logsumexp(positive, dim=-1)).mean()
+
+
 def step_masks(torch, owner, texts: int, reversed_negatives: bool, offsets: int, backgrounds: int):
     """(positive, allowed) for a step's videos against its `texts`: the batch's clips (clip i shows text
     owner[i]), then each clip reversed if `reversed_negatives`, then `offsets` windows partly off the first

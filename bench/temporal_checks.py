@@ -1,0 +1,73 @@
+"""Checks of a model trained by bench/temporal.py: does it use time order (the frames-shuffled control), and
+does each frame's embedding carry where the square is (the position probe)?"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+
+from bench.temporal import COLOURS, SIZE
+
+
+def shuffled_recall(checkpoint: Path, labels_path: Path, clip_seconds: float, seed: int, device: str = "cpu") -> dict:
+    """Recall@1 of each test query against every test event clip, as they are and with each clip's frames
+    in a random order: what time order is worth to the model."""
+    from vsearch.evaluation.labels import read_labels
+    from vsearch.media.resize import PreprocessSpec
+    from vsearch.model.xclip import load_pretrained
+    from vsearch.training.data import TrainingClip, decode_moments
+    from vsearch.training.finetune import Trainer, TrainingPlan
+
+    processor, model = load_pretrained(str(checkpoint))
+    spec = PreprocessSpec.from_image_processor(processor.image_processor)
+    frames = int(model.config.vision_config.num_frames)
+    clips, _ = decode_moments(read_labels(labels_path).moments, spec, frames, clip_seconds)
+    trainer = Trainer(model, processor, spec, TrainingPlan(batch_size=32), device)
+    rng = np.random.default_rng(seed)
+    shuffled = [TrainingClip(c.moment, c.frames[rng.permutation(len(c.frames))]) for c in clips]
+    motion_only = [c for c in clips if c.moment.query.split(" ", 3)[-1].startswith("moving")]
+    motion_shuffled = [c for c in shuffled if c.moment.query.split(" ", 3)[-1].startswith("moving")]
+    return {"in_order": trainer.recall_at_1(clips), "frames_shuffled": trainer.recall_at_1(shuffled),
+            "motion_queries_in_order": trainer.recall_at_1(motion_only),
+            "motion_queries_frames_shuffled": trainer.recall_at_1(motion_shuffled)}
+
+
+def position_probe(checkpoint: Path, seed: int = 0, count: int = 800) -> dict:
+    """How much of a square's place and size a linear read-out finds in one frame's embedding (the projected
+    class token the MIT receives): R^2 on held-out frames of squares of every colour on random backgrounds.
+    The MIT can only tell left from right or up from down if x and y reach each frame's embedding; a model
+    that scores about zero there answers direction queries at chance, whatever it learns about time."""
+    import torch
+
+    from vsearch.media.resize import PreprocessSpec
+    from vsearch.model.preprocess import normalize
+    from vsearch.model.xclip import load_pretrained
+
+    processor, model = load_pretrained(str(checkpoint))
+    spec = PreprocessSpec.from_image_processor(processor.image_processor)
+    rng = random.Random(seed)
+    pictures, truth = [], []
+    for _ in range(count):
+        picture = np.empty((SIZE, SIZE, 3), np.uint8)
+        picture[:] = np.array([rng.randint(0, 90)] * 3) + np.array([rng.randint(0, 30) for _ in range(3)])
+        side = rng.uniform(6, 28)
+        left, top = rng.uniform(0, SIZE - side), rng.uniform(0, SIZE - side)
+        picture[int(top) : int(top) + int(side), int(left) : int(left) + int(side)] = rng.choice(list(COLOURS.values()))
+        pictures.append(picture)
+        truth.append((left + side / 2, top + side / 2, side))
+    model.eval()
+    with torch.inference_mode():
+        pooled = model.vision_model(pixel_values=torch.from_numpy(normalize(np.stack(pictures), spec)))[1]
+        features = model.visual_projection(pooled).float().numpy()
+    features = np.c_[features, np.ones(len(features))]
+    truth = np.array(truth)
+    fit = int(0.75 * count)
+    scores = {}
+    for column, name in enumerate(("x", "y", "side")):
+        a, b = features[:fit], truth[:fit, column]
+        weights = np.linalg.solve(a.T @ a + 1e-2 * np.eye(a.shape[1]), a.T @ b)
+        error = ((features[fit:] @ weights - truth[fit:, column]) ** 2).mean()
+        scores[name] = round(float(1 - error / truth[fit:, column].var()), 3)
+    return scores
