@@ -70,20 +70,30 @@ def _square_path(motion: str, rng: random.Random) -> tuple[np.ndarray, np.ndarra
     return x, y, s
 
 
+def random_background(rng: random.Random) -> np.ndarray:
+    """A dark grey with a slight tint: the backdrop of one video."""
+    return np.array([rng.randint(0, 90)] * 3, dtype=np.uint8) + np.array(
+        [rng.randint(0, 30) for _ in range(3)], dtype=np.uint8)
+
+
+def square_frame(background: np.ndarray, rgb, left: int, top: int, side: int) -> np.ndarray:
+    """One frame: the backdrop with a square of colour `rgb` at (left, top), clipped at the frame's edges."""
+    frame = np.empty((SIZE, SIZE, 3), np.uint8)
+    frame[:] = background
+    frame[max(top, 0) : top + side, max(left, 0) : left + side] = rgb
+    return frame
+
+
 def make_video(path: Path, colour: str, motion: str, rng: random.Random) -> tuple[float, float]:
     """Encode one video; returns the labelled event's (start, end) in seconds."""
     x, y, s = _square_path(motion, rng)
     event_start = rng.randint(0, SECONDS - EVENT)
-    background = np.array([rng.randint(0, 90)] * 3, dtype=np.uint8) + np.array(
-        [rng.randint(0, 30) for _ in range(3)], dtype=np.uint8)
+    background = random_background(rng)
     frames = []
     for index in range(SECONDS * FPS):
         step = min(max(index - event_start * FPS, 0), EVENT * FPS - 1)  # still before and after the event
-        frame = np.empty((SIZE, SIZE, 3), np.uint8)
-        frame[:] = background
-        left, top, side = int(round(x[step])), int(round(y[step])), int(round(s[step]))
-        frame[max(top, 0) : top + side, max(left, 0) : left + side] = COLOURS[colour]
-        frames.append(frame)
+        frames.append(square_frame(background, COLOURS[colour], int(round(x[step])), int(round(y[step])),
+                                   int(round(s[step]))))
     _encode(path, frames)
     return float(event_start), float(event_start + EVENT)
 

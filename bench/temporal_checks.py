@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.temporal import COLOURS, SIZE
+from bench.temporal import COLOURS, SIZE, random_background, square_frame
 
 
 def shuffled_recall(checkpoint: Path, labels_path: Path, clip_seconds: float, seed: int, device: str = "cpu") -> dict:
@@ -50,12 +50,10 @@ def position_probe(checkpoint: Path, seed: int = 0, count: int = 800) -> dict:
     rng = random.Random(seed)
     pictures, truth = [], []
     for _ in range(count):
-        picture = np.empty((SIZE, SIZE, 3), np.uint8)
-        picture[:] = np.array([rng.randint(0, 90)] * 3) + np.array([rng.randint(0, 30) for _ in range(3)])
+        background = random_background(rng)
         side = rng.uniform(6, 28)
         left, top = rng.uniform(0, SIZE - side), rng.uniform(0, SIZE - side)
-        picture[int(top) : int(top) + int(side), int(left) : int(left) + int(side)] = rng.choice(list(COLOURS.values()))
-        pictures.append(picture)
+        pictures.append(square_frame(background, rng.choice(list(COLOURS.values())), int(left), int(top), int(side)))
         truth.append((left + side / 2, top + side / 2, side))
     model.eval()
     with torch.inference_mode():

@@ -58,7 +58,7 @@ def frame_order_loss(torch, frames, temperature: float = 0.1):
     frame to frame (where a thing is, how big), without which the MIT cannot tell a motion from its reverse.
     Contrastive loss on the queries alone does not: it first learns what a clip shows, and the features then
     ignore where it is. Frames that do not change (a still shot) score alike and add a constant."""
-    clips, count, _ = frames.shape
+    count = frames.shape[1]
     unit = torch.nn.functional.normalize(frames.float(), dim=-1)
     logits = unit @ unit.transpose(1, 2) / temperature  # (clips, T, T)
     steps = torch.arange(count)
