@@ -156,8 +156,9 @@ def evaluate_library(checkpoint: Path, videos: Path, label_sets: dict[str, Path]
     from vsearch.ingest import ingest
     from vsearch.library import Library
 
+    # no copy folding: the copy detector cannot tell these flat videos apart (see bench/temporal_relevance.py)
     settings = Settings(data_dir=work / f"library-{name}", model=str(checkpoint), device=device, precision="fp32",
-                        clip_seconds=EVENT, stride_seconds=1.0, workers=1, cpu_linear="blas")
+                        clip_seconds=EVENT, stride_seconds=1.0, workers=1, cpu_linear="blas", fold_copies=False)
     library = Library(settings)
     try:
         ingest(library, [videos])
@@ -261,7 +262,8 @@ def main() -> None:
     after = evaluate_library(tuned, work / "test", label_sets, work, "after", args.device)
     control = shuffled_recall(tuned, test, EVENT, args.seed, args.device)
     probe_after = position_probe(tuned, args.seed)
-    relevance = measure_relevance(tuned, [test, unseen], work, args.device)
+    relevance = measure_relevance(tuned, [test, unseen], work, args.device,
+                                  untrained={m.query for m in read_labels(unseen).moments})
     (work / "relevance.json").write_text(json.dumps(relevance, indent=2))
     print(json.dumps({
         "test_before_training": before["seen"],

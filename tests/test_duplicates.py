@@ -187,6 +187,22 @@ def test_folding_on_the_command_line_and_over_http(with_copies):
         assert sum(Path(r["path"]).name in COPIES for r in page["results"]) == len(COPIES)
 
 
+
+@pytest.mark.parametrize("group", ["clip", "moment"])
+def test_eval_counts_a_labelled_copy_folded_into_a_result(with_copies, tmp_path, group):
+    from vsearch.evaluation.labels import read_labels
+    from vsearch.evaluation.run import SearchSettings, evaluate
+    from vsearch.search import search
+
+    results = search(with_copies, "a red circle", k=10, group=group).results
+    rank, result = next((n, r) for n, r in enumerate(results, start=1) if r.also_in)
+    copy = result.also_in[0]  # shown only as "also in" this result
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"query": "a red circle", "path": copy["path"], "start": copy["start"],
+                                  "end": copy["end"]}) + "\n")
+    run = evaluate(with_copies, read_labels(labels), k=10, runs=[SearchSettings(group=group)]).runs[0]
+    assert run["queries"][0]["first_hit_rank"] == rank
+
 def _forget_prints(library) -> None:
     """As a library indexed before fingerprints were kept (migration 0005) holds them: none."""
     from sqlalchemy import delete

@@ -30,3 +30,12 @@ def test_summary_worked_by_hand():
     assert summary["no_hit_in_top_k"] == 1
     assert summary["moment_recall@1_iou0.5"] == 0.5 and summary["moment_recall@1_iou0.7"] == 0.25
     assert summarize(outcomes, k=5)["recall@10"] is None  # cannot be told from 5 results
+
+
+def test_a_result_counts_the_copies_folded_into_it():
+    labelled = [Span("b", 2, 6)]
+    # the result shows a 0-4 with b 1-5 folded into it (a copy): a hit at 1, IoU with b's span 3/5
+    outcome = judge("q", [[Span("a", 0, 4), Span("b", 1, 5)], [Span("b", 2, 6)]], labelled)
+    assert outcome.first_hit == 1 and outcome.top_iou == pytest.approx(0.6)
+    assert judge("q", [Span("a", 0, 4), [Span("c", 0, 4)], [Span("a", 8, 9), Span("b", 5, 9)]],
+                 labelled).first_hit == 3

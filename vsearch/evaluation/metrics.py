@@ -2,7 +2,8 @@
 
 A result is a hit for a query when it overlaps one of the query's labelled moments in the same video
 (for more than an instant). Moment recall judges only the top result: its span against the best
-matching labelled span, by temporal intersection over union.
+matching labelled span, by temporal intersection over union. A result may stand for several spans: its
+own and those of the copies folded into it (vsearch.duplicates), which the user sees listed with it.
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ class QueryOutcome:
                 "results": self.results}
 
 
-def judge(query: str, ranked: Sequence[Span], moments: Sequence[Span]) -> QueryOutcome:
-    first = next((rank for rank, span in enumerate(ranked, start=1) if any(overlaps(span, m) for m in moments)),
-                 None)
-    top_iou = max((temporal_iou(ranked[0], m) for m in moments), default=0.0) if ranked else 0.0
-    return QueryOutcome(query, first, top_iou, len(ranked))
+def judge(query: str, ranked: Sequence[Span | Sequence[Span]], moments: Sequence[Span]) -> QueryOutcome:
+    """`ranked`: the results best first, each a Span or the spans it stands for (its own first)."""
+    results = [(item,) if isinstance(item, Span) else tuple(item) for item in ranked]
+    first = next((rank for rank, spans in enumerate(results, start=1)
+                  if any(overlaps(span, m) for span in spans for m in moments)), None)
+    top_iou = max((temporal_iou(span, m) for span in results[0] for m in moments), default=0.0) if results else 0.0
+    return QueryOutcome(query, first, top_iou, len(results))
 
 
 def summarize(outcomes: Sequence[QueryOutcome], k: int) -> dict:

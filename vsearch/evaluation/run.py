@@ -105,7 +105,9 @@ def evaluate(library: Library, labels: Labels, k: int = 10, runs: list[SearchSet
         for query, spans in answerable.items():
             response = search(library, query, k, rerank=settings.rerank, overfetch=settings.overfetch,
                               group=settings.group, tolerance=settings.tolerance)
-            ranked = [Span(r.path, r.start, r.end) for r in response.results]
+            # a result with copies folded into it shows their spans too
+            ranked = [[Span(r.path, r.start, r.end)] + [Span(c["path"], c["start"], c["end"]) for c in r.also_in]
+                      for r in response.results]
             outcomes.append(judge(query, ranked, spans))
             took.append(response.took_ms)
             rankings.add(response.ranking)
