@@ -17,7 +17,8 @@ def test_the_temporal_benchmark_runs_and_reports(tmp_path):
     report = json.loads(out.stdout)
     assert report["test_after_training"]["queries"] == 20
     assert report["held_out_colour_motion_pairs"]["after_training"]["queries"] == 4
-    assert set(report["time_order_control"]) >= {"motion_queries_in_order", "motion_queries_frames_shuffled"}
+    assert set(report["time_order_control"]) >= {"motion_queries_in_order", "motion_queries_frames_shuffled",
+                                                 "motion_queries_frames_reversed", "frames_reversed"}
     probe = report["frame_position_probe"]["after_training"]
     assert set(probe) == {"x", "y", "side"} and all(value <= 1 for value in probe.values())
     assert json.loads((tmp_path / "xclip-tuned" / "config.json").read_text())["vision_config"]["num_frames"] == 4
