@@ -194,7 +194,10 @@ def main() -> None:
     parser.add_argument("--mit-lr-scale", type=float, default=1.0,
                         help="learning rate of the multi-frame integration transformer over the rest's")
     parser.add_argument("--offset-negatives", type=float, default=0.0,
-                        help="windows moved this share of a clip off each event: negatives for the other queries")
+                        help="windows moved off each event, beyond the shift and up to this share of a clip: "
+                             "negatives for the other queries")
+    parser.add_argument("--offset-windows", type=int, default=0,
+                        help="offset windows per step (0: one for each clip of the batch)")
     parser.add_argument("--mit-layers", type=int, default=1,
                         help="layers of the small model's multi-frame integration transformer (time order)")
     parser.add_argument("--width", type=int, default=64,
@@ -254,6 +257,7 @@ def main() -> None:
                         background_negatives=args.background_negatives, reversed_negatives=args.reversed_negatives,
                         crop=args.crop, shift=args.shift, offset_negatives=args.offset_negatives,
                         shift_from=args.shift_from, mit_learning_rate_scale=args.mit_lr_scale,
+                        offset_windows=args.offset_windows,
                         look_alike=args.look_alike, frame_order=args.frame_order)
     tuned = work / "xclip-tuned"
     trained_at = time.perf_counter()

@@ -67,13 +67,15 @@ def test_loss_falls_and_the_checkpoint_ingests_and_searches(run, labels, tmp_pat
 
 def test_an_interrupted_run_resumes_after_its_last_epoch(run, labels, tmp_path):
     out = tmp_path / "tuned"
-    first = _train(run, labels, out, 1, "--shift", "0.25", "--offset-negatives", "0.5", "--background-negatives", "2")
+    first = _train(run, labels, out, 1, "--shift", "0.25", "--offset-negatives", "0.5", "--offset-windows", "1",
+                   "--background-negatives", "2")
     assert first.exit_code == 0, first.output  # as if stopped after its first epoch
     result = _train(run, labels, out, 3, "--resume")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert [e["epoch"] for e in report["epochs"]] == [0, 1, 2, 3]
     assert report["plan"]["shift"] == 0.25 and report["plan"]["offset_negatives"] == 0.5
+    assert report["plan"]["offset_windows"] == 1  # the resumed run keeps the saved plan
     assert all(e["loss"] is None or np.isfinite(e["loss"]) for e in report["epochs"])
 
 

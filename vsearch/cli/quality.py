@@ -75,7 +75,8 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, group, as_json):
 @click.option("--background-negatives", type=click.IntRange(0), default=0, show_default=True, help="Clips from labelled files outside all their labelled moments, added to each step as negatives for every query. Use only when each file's labels cover every moment that answers the queries.")
 @click.option("--crop", type=click.FloatRange(0.5, 1.0), default=1.0, show_default=True, help="Below 1: each training clip is a random crop of at least this share of the frame's width and height (the same on every frame), resized back: more variety from the same labels.")
 @click.option("--shift", type=click.FloatRange(0, 0.5), default=0.0, show_default=True, help="Above 0: each training clip's window moves at random by up to this share of its length, earlier or later, as ingest's clips (one every stride) fall around a moment rather than on it.")
-@click.option("--offset-negatives", type=click.FloatRange(0, 0.75), default=0.0, show_default=True, help="Above 0: each clip's window moved this share of its length earlier or later (0.5: half on the moment) is a negative for the step's other queries, so a clip that partly shows one moment does not answer another query. Costs a second clip per labelled clip each step.")
+@click.option("--offset-negatives", type=click.FloatRange(0, 0.75), default=0.0, show_default=True, help="Above 0: each clip's window moved earlier or later, further than --shift moves it and at most this share of its length (0.5: half on the moment), is a negative for the step's other queries, so a clip that partly shows one moment does not answer another query. Costs a second clip per labelled clip each step (see --offset-windows).")
+@click.option("--offset-windows", type=click.IntRange(0), default=0, show_default=True, help="Offset windows per step with --offset-negatives: 0, one for each clip of the batch; N, for its first N clips only (cheaper).")
 @click.option("--reversed-negatives", is_flag=True, help="Each clip played backwards is a negative for its own query: for events with a direction in time (opening vs closing, arriving vs leaving).")
 @click.option("--look-alike", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share of the epochs whose batches gather queries worded alike (\"... moving left\" beside \"... moving right\"), each the other's negative, instead of shuffled batches.")
 @click.option("--frame-order", type=click.FloatRange(0), default=0.0, show_default=True, help="Above 0: weight of a self-supervised term that keeps each frame's embedding near its neighbours in time and apart from the clip's other frames, so that where things are (and so motion direction) reaches the model's time order. For models trained from scratch (--train all), or when queries tell a motion from its reverse.")
@@ -86,7 +87,8 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, group, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report (plan, loss and validation recall per epoch) as JSON.")
 @click.pass_context
 def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, background_negatives, crop, shift,
-             offset_negatives, reversed_negatives, look_alike, frame_order, parts, validation, seed, resume, as_json):
+             offset_negatives, offset_windows, reversed_negatives, look_alike, frame_order, parts, validation, seed,
+             resume, as_json):
     """Fine-tune the library's X-CLIP checkpoint on labelled moments (LABELS as for `vsearch eval`).
 
     Each moment is decoded and sampled as ingest samples a clip; training uses a contrastive loss on
@@ -114,8 +116,8 @@ def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, backg
     settings = configure_process(settings_from(ctx))
     plan = TrainingPlan(epochs, train_batch, learning_rate, parts, validation, seed, warmup=warmup,
                         background_negatives=background_negatives, reversed_negatives=reversed_negatives, crop=crop,
-                        shift=shift, offset_negatives=offset_negatives, look_alike=look_alike,
-                        frame_order=frame_order)
+                        shift=shift, offset_negatives=offset_negatives, offset_windows=offset_windows,
+                        look_alike=look_alike, frame_order=frame_order)
     files = tqdm(desc="decoding labelled files", unit="file", file=sys.stderr, disable=None, leave=False)
     steps = []  # the training bar, once decoding is done
 

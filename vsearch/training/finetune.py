@@ -62,9 +62,11 @@ class TrainingPlan:
     reversed_negatives: bool = False  # each clip played backwards is a negative for its own query
     crop: float = 1.0  # < 1: each training clip is a random crop of at least this share of the frame's side
     shift: float = 0.0  # > 0: each training clip's window moves at random by up to this share of its length
-    # > 0: each clip's window moved this share of its length earlier or later (partly the moment, partly not)
-    # is a negative for the batch's other queries: a clip half inside one event must not answer another query
+    # > 0: each clip's window moved earlier or later, beyond the shift's reach and up to this share of its
+    # length (partly the moment, partly not), is a negative for the batch's other queries: a clip half inside
+    # one event must not answer another query
     offset_negatives: float = 0.0
+    offset_windows: int = 0  # offset windows per step: 0, one for each clip of the batch; N, for its first N
     shift_from: float = 0.0  # share of the epochs trained on the moments' own windows before shifting starts
     # the learning rate of the multi-frame integration transformer (where time order enters) over the rest's
     mit_learning_rate_scale: float = 1.0
@@ -264,8 +266,11 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
         for number, batch in enumerate(epoch_batches):
             offsets = []
             if plan.offset_negatives > 0:
-                slots = int(round(plan.offset_negatives * len(batch[0].frames)))
-                offsets = [clip.offset(rng, slots) for clip in batch]
+                frames = len(batch[0].frames)
+                furthest = int(round(plan.offset_negatives * frames))
+                nearest = min(furthest, int(round(plan.shift * frames)) + 1)  # a shifted positive goes no further
+                chosen = batch[: plan.offset_windows] if plan.offset_windows else batch
+                offsets = [clip.offset(rng, rng.randint(nearest, furthest)) for clip in chosen]
             if plan.shift > 0 and epoch > plan.shift_from * plan.epochs:
                 slots = int(round(plan.shift * len(batch[0].frames)))
                 batch = [clip.random_shift(rng, slots) for clip in batch]
