@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from vsearch.cli import cli
 from vsearch.evaluation.labels import Moment
 from vsearch.training.data import TrainingClip, clip_window
-from vsearch.training.finetune import batches, split
+from vsearch.training.finetune import TrainingPlan, batches, offset_slots, split
 
 NAMES = ("h264", "vp9", "mjpeg", "short", "vfr", "rotated", "raw_mpeg1")
 
@@ -112,3 +112,11 @@ def test_the_finetune_benchmark_runs(tmp_path):
     assert [r["parts"] for r in results] == ["light", "all"]
     assert results[0]["trainable_parameters"] < results[1]["trainable_parameters"]
     assert all(r["clips_per_second"] > 0 and r["peak_rss_mb"] > 0 for r in results)
+
+
+def test_offset_windows_start_beyond_the_shift():
+    # 4 frames a clip: a shift of 0.25 moves a positive one slot, so offsets take 2 or 3 slots (at most 0.75)
+    assert offset_slots(TrainingPlan(shift=0.25, offset_negatives=0.75), 4) == (2, 3)
+    assert offset_slots(TrainingPlan(shift=0.25, offset_negatives=0.5), 4) == (2, 2)
+    assert offset_slots(TrainingPlan(offset_negatives=0.5), 8) == (1, 4)  # no shift: from one slot
+    assert offset_slots(TrainingPlan(shift=0.5, offset_negatives=0.5), 4) == (2, 2)  # never beyond the furthest

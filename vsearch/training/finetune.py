@@ -115,6 +115,13 @@ def batches(clips: list[TrainingClip], size: int, rng: random.Random) -> list[li
     return [batch for batch in out if len({clip.moment.query for clip in batch}) > 1]
 
 
+def offset_slots(plan: TrainingPlan, frames: int) -> tuple[int, int]:
+    """The nearest and furthest frame slots an offset window moves off its moment: beyond the furthest a
+    shifted positive goes (it must not be a positive's twin), at most `plan.offset_negatives` of the clip."""
+    furthest = int(round(plan.offset_negatives * frames))
+    return min(furthest, int(round(plan.shift * frames)) + 1), furthest
+
+
 def trainable(model, parts: str) -> list:
     """Freeze what is not trained; returns the trained parameters."""
     chosen = []
@@ -266,9 +273,7 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
         for number, batch in enumerate(epoch_batches):
             offsets = []
             if plan.offset_negatives > 0:
-                frames = len(batch[0].frames)
-                furthest = int(round(plan.offset_negatives * frames))
-                nearest = min(furthest, int(round(plan.shift * frames)) + 1)  # a shifted positive goes no further
+                nearest, furthest = offset_slots(plan, len(batch[0].frames))
                 chosen = batch[: plan.offset_windows] if plan.offset_windows else batch
                 offsets = [clip.offset(rng, rng.randint(nearest, furthest)) for clip in chosen]
             if plan.shift > 0 and epoch > plan.shift_from * plan.epochs:
