@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -86,16 +88,22 @@ def square_frame(background: np.ndarray, rgb, left: int, top: int, side: int) ->
     return frame
 
 
-def make_video(path: Path, colour: str, motion: str, rng: random.Random) -> tuple[float, float]:
-    """Encode one video; returns the labelled event's (start, end) in seconds."""
+def draw_video(colour: str, motion: str, rng: random.Random) -> dict:
+    """What one video shows, drawn from `rng`: the square's path during the event, when the event starts,
+    the backdrop."""
     x, y, s = _square_path(motion, rng)
-    event_start = rng.randint(0, SECONDS - EVENT)
-    background = random_background(rng)
+    return {"colour": colour, "path": (x, y, s), "event_start": rng.randint(0, SECONDS - EVENT),
+            "background": random_background(rng)}
+
+
+def render_video(path: Path, drawn: dict) -> tuple[float, float]:
+    """Encode a drawn video; returns the labelled event's (start, end) in seconds."""
+    (x, y, s), event_start = drawn["path"], drawn["event_start"]
     frames = []
     for index in range(SECONDS * FPS):
         step = min(max(index - event_start * FPS, 0), EVENT * FPS - 1)  # still before and after the event
-        frames.append(square_frame(background, COLOURS[colour], int(round(x[step])), int(round(y[step])),
-                                   int(round(s[step]))))
+        frames.append(square_frame(drawn["background"], COLOURS[drawn["colour"]], int(round(x[step])),
+                                   int(round(y[step])), int(round(s[step]))))
     _encode(path, frames)
     return float(event_start), float(event_start + EVENT)
 
@@ -114,15 +122,18 @@ def _encode(path: Path, frames: list[np.ndarray]) -> None:
 
 
 def make_set(folder: Path, pairs, per_sentence: int, seed: int) -> list[dict]:
-    """Videos of each (colour, motion) pair and their labelled events."""
+    """Videos of each (colour, motion) pair and their labelled events. The videos are drawn in order from one
+    random stream (the same set for a seed) and encoded on every core (the encoder lets go of the GIL)."""
     rng = random.Random(seed)
-    labels = []
+    jobs = []
     for colour, motion in pairs:
         for number in range(per_sentence):
             path = folder / f"{colour}-{motion.replace(' ', '-')}-{number}.mp4"
-            start, end = make_video(path, colour, motion, rng)
-            labels.append({"query": sentence(colour, motion), "path": str(path), "start": start, "end": end})
-    return labels
+            jobs.append((sentence(colour, motion), path, draw_video(colour, motion, rng)))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        spans = list(pool.map(lambda job: render_video(job[1], job[2]), jobs))
+    return [{"query": query, "path": str(path), "start": start, "end": end}
+            for (query, path, _), (start, end) in zip(jobs, spans)]
 
 
 def _write(labels: list[dict], path: Path) -> Path:

@@ -36,6 +36,16 @@ def test_moments_and_backgrounds_of_one_file_come_from_one_pass(video_files, tmp
     assert background.path == path and background.start >= 1.5 and background.frames.shape == (4, 32, 32, 3)
 
 
+def test_files_decoded_at_once_give_what_one_at_a_time_gives(video_files, tmp_path):
+    moments = [Moment(f"q{name}", str(path), 0.5, 1.5) for name, path in sorted(video_files.items())]
+    moments.append(Moment("gone", str(tmp_path / "none.mp4"), 0.0, 1.0))
+    one, many = (decode_labelled(moments, SPEC, 4, 1.0, backgrounds_per_file=2, seed=3, threads=threads)
+                 for threads in (1, 4))
+    assert [c.moment for c in one.clips] == [c.moment for c in many.clips] and one.failed == many.failed
+    assert all(np.array_equal(a.frames, b.frames) for a, b in zip(one.clips, many.clips))
+    assert [(b.path, b.start) for b in one.backgrounds] == [(b.path, b.start) for b in many.backgrounds]
+
+
 def test_shifted_windows_are_the_clips_ingest_would_sample_there(video_files):
     path = str(video_files["h264"])  # 9 s; a clip's 4 frames are 0.25 s apart for a 1 s moment
     moment = Moment("q", path, 0.5, 1.5)

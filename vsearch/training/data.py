@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -140,29 +141,38 @@ def _moment_clip(moment: Moment, window: tuple[float, float], stack: np.ndarray,
 
 def decode_labelled(moments: list[Moment], spec: PreprocessSpec, num_frames: int, clip_seconds: float,
                     decode_edge: int | None = None, backgrounds_per_file: int = 0, seed: int = 0,
-                    margin: int = 0, on_file: Callable[[int, int], None] | None = None) -> Decoded:
+                    margin: int = 0, on_file: Callable[[int, int], None] | None = None,
+                    threads: int = 1) -> Decoded:
     """Every moment's clip (with `margin` extra frame slots each side, for shifted windows) and up to
-    `backgrounds_per_file` background clips of each labelled file; `on_file(done, files)` after each file."""
+    `backgrounds_per_file` background clips of each labelled file; `on_file(done, files)` after each file.
+    `threads` files decode at once (the decoders and the resize let go of the GIL); each file draws its
+    background windows from its own random stream, so the result does not depend on `threads`."""
     by_file: dict[str, list[Moment]] = {}
     for moment in moments:
         by_file.setdefault(moment.path, []).append(moment)
-    rng = random.Random(seed)
-    clips, backgrounds, failed = [], [], []
-    for done, (path, file_moments) in enumerate(by_file.items(), 1):
+
+    def one_file(path: str, file_moments: list[Moment]):
         windows = [clip_window(m, clip_seconds) for m in file_moments]
         labelled = [(m.start, m.end) for m in file_moments]
         try:
             stacks, extra, duration = _decode_file(path, [_widened(w, num_frames, margin) for w in windows],
                                                    backgrounds_per_file, labelled, spec, num_frames,
-                                                   clip_seconds, decode_edge, rng)
+                                                   clip_seconds, decode_edge, random.Random(f"{seed}:{path}"))
         except (DecodeError, OSError) as exc:
-            failed.extend((m, str(exc)) for m in file_moments)
-        else:
-            clips.extend(_moment_clip(m, w, f, num_frames, margin, duration)
-                         for m, w, f in zip(file_moments, windows, stacks))
-            backgrounds.extend(BackgroundClip(path, s, e, f) for s, e, f in extra)
-        if on_file:
-            on_file(done, len(by_file))
+            return [], [], [(m, str(exc)) for m in file_moments]
+        return ([_moment_clip(m, w, f, num_frames, margin, duration) for m, w, f in zip(file_moments, windows, stacks)],
+                [BackgroundClip(path, s, e, f) for s, e, f in extra], [])
+
+    clips, backgrounds, failed = [], [], []
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        # in file order, each file as soon as it and the files before it are done
+        for done, (file_clips, file_backgrounds, file_failed) in enumerate(
+                pool.map(lambda item: one_file(*item), by_file.items()), 1):
+            clips += file_clips
+            backgrounds += file_backgrounds
+            failed += file_failed
+            if on_file:
+                on_file(done, len(by_file))
     return Decoded(clips, backgrounds, failed)
 
 

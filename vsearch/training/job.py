@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -60,7 +61,7 @@ def finetune(settings: Settings, labels: Labels, out: Path, plan: TrainingPlan, 
     decoded = decode_labelled(labels.moments, spec, num_frames, settings.clip_seconds, edge,
                               backgrounds_per_file=1 if plan.background_negatives else 0, seed=plan.seed,
                               margin=int(round(max(plan.shift, plan.offset_negatives) * num_frames)),
-                              on_file=on_decoding)
+                              on_file=on_decoding, threads=os.cpu_count() or 1)  # nothing else runs yet
     clips, failed = decoded.clips, decoded.failed
     if on_decoded:
         on_decoded(len(clips), failed)
