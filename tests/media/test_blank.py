@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from vsearch.media.blank import FLAT_STD, flat_frames, is_blank
+from vsearch.media.blank import CONTENT_SHARE, STAND_OUT, flat_frames, is_blank
 from vsearch.media.synthetic import scene
 
 
@@ -28,5 +28,20 @@ def test_content_is_not_blank_nor_is_a_clip_mostly_showing_it():
 
 def test_a_dim_title_card_is_content():
     card = np.zeros((32, 32, 3), np.uint8)
-    card[12:20, 4:28] = 4 * FLAT_STD  # faint text on black
+    card[12:20, 4:28] = 2 * STAND_OUT  # faint text on black
     assert not is_blank(_clip([card] * 8))
+
+
+def test_a_small_object_on_a_plain_backdrop_is_content_even_as_bright_as_it():
+    for size in (64, 224):
+        frame = np.full((size, size, 3), 93, np.uint8)  # mid-grey
+        side = size // 5
+        frame[side : 2 * side, side : 2 * side] = (220, 40, 40)  # a red square of the grey's luma
+        assert not is_blank(_clip([frame] * 8))
+
+
+def test_a_speck_smaller_than_the_content_share_leaves_a_frame_flat():
+    frame = np.zeros((224, 224, 3), np.uint8)
+    side = int((CONTENT_SHARE / 4) ** 0.5 * 224)  # a channel logo in a corner of a black frame
+    frame[:side, :side] = 255
+    assert flat_frames(_clip([frame] * 8)).all()

@@ -16,8 +16,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from vsearch.media.blank import FLAT_STD
-
 PRINT_SIDE = 16  # luma
 COLOUR_SIDE = 8  # each colour-difference plane
 PRINT_DIM = PRINT_SIDE * PRINT_SIDE + 2 * COLOUR_SIDE * COLOUR_SIDE
@@ -29,6 +27,8 @@ _BORDER_LEVEL = 24  # a border row or column is darker than this throughout (of 
 _MAX_BORDER = 0.3  # at most this share of each side is cut as border
 THIN_SIMILARITY = 0.97  # a frame this like the last kept one adds nothing (a still shot); see thin()
 THIN_SECONDS = 2.0  # ... unless the last kept one is this old
+# a frame whose 16 x 16 luma varies by less than this (rms, of 255) has no print: averaging flattens detail
+FLAT_SPREAD = 3.0
 
 
 def frame_print(frame: np.ndarray) -> np.ndarray | None:
@@ -41,7 +41,7 @@ def frame_print(frame: np.ndarray) -> np.ndarray | None:
     structure = np.asarray(planes[0].resize((PRINT_SIDE, PRINT_SIDE), Image.BOX), np.float32).ravel()
     structure -= structure.mean()
     spread = float(np.sqrt((structure * structure).mean()))
-    if spread < FLAT_STD / 2:  # averaging flattens a frame's detail: half the blank-clip threshold
+    if spread < FLAT_SPREAD:
         return None
     colour = np.concatenate([np.asarray(p.resize((COLOUR_SIDE, COLOUR_SIDE), Image.BOX), np.float32).ravel() - 128.0
                              for p in planes[1:]])
