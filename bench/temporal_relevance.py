@@ -14,6 +14,10 @@ the first k) passes. Both rates for a sweep of cut-offs, and at the library's de
 queries for sentences the model was trained on (the held-out colour-motion pairs are words it never learnt
 to tell apart: no normalisation of its scores can say whether such an event is there).
 
+The fine-tuned checkpoint carries its match level (`vsearch finetune` measures it on its training clips:
+vsearch.training.calibrate), so relevance here has the "no description" competitor, and the default cut-off
+is the calibrated one (vsearch.relevance.CALIBRATED_MIN_RELEVANCE).
+
 Copy folding is off in these libraries (as in bench/temporal.py's): the videos are flat squares on flat
 backdrops, whose frame prints the copy detector cannot tell apart, so it would fold different videos into
 one result and hide the folded ones' relevance from the sweep.
@@ -57,6 +61,7 @@ def measure(checkpoint: Path, labels_paths: list[Path], work: Path, device: str 
     from vsearch.evaluation.labels import read_labels
     from vsearch.ingest import ingest
     from vsearch.library import Library
+    from vsearch.relevance import default_min_relevance
     from vsearch.search import search
 
     moments = [m for path in labels_paths for m in read_labels(path).moments]
@@ -74,7 +79,7 @@ def measure(checkpoint: Path, labels_paths: list[Path], work: Path, device: str 
         library = Library(settings)
         try:
             ingest(library, [folder])
-            default = library.settings.min_relevance
+            default = default_min_relevance(library.settings)
             for query in sorted({m.query for m in moments}):
                 if query in fold:
                     found = search(library, query, k=PATIENCE, group="moment").results

@@ -10,8 +10,19 @@ import pytest
 
 from tests.conftest import DATABASES, ingested_once
 from tests.videos import GOOD
+from vsearch.errors import VsearchError
 from vsearch.model.scoring import reference_scores
-from vsearch.relevance import EVERYDAY_PROMPTS, RelevanceBank, bank_prompts, read_prompts, words
+from vsearch.relevance import (
+    CALIBRATED_MIN_RELEVANCE,
+    DEFAULT_MIN_RELEVANCE,
+    EVERYDAY_PROMPTS,
+    RelevanceBank,
+    bank_prompts,
+    default_min_relevance,
+    match_level,
+    read_prompts,
+    words,
+)
 from vsearch.search import search
 from vsearch.store import repo
 
@@ -52,6 +63,33 @@ def test_relevance_is_the_query_share_of_the_softmax_without_its_own_words(xclip
     own = bank.relevance("Dog running.", query_logits, bank_logits)
     assert own == pytest.approx(np.exp([2.0, 0.0]) / (np.exp([2.0, 0.0]) + np.exp(bank_logits[:, 1:]).sum(axis=1)))
     assert ((0 <= own) & (own <= 1)).all()
+
+
+def test_a_match_level_is_one_more_competitor_at_a_fixed_logit(xclip):
+    bank = RelevanceBank(["a cat", "a bird"], xclip, level=3.0)
+    query_logits = np.array([2.0, 8.0])
+    bank_logits = np.array([[1.0, 0.0], [1.0, 0.0]])
+    expected = np.exp(query_logits) / (np.exp(query_logits) + np.exp(bank_logits).sum(axis=1) + np.exp(3.0))
+    assert bank.relevance("a dog", query_logits, bank_logits) == pytest.approx(expected, rel=1e-5)
+    # a clip no bank prompt describes: the least bad description no longer takes all of the share
+    unleveled = RelevanceBank(["a cat", "a bird"], xclip).relevance("a dog", query_logits, bank_logits)
+    assert unleveled[0] > 0.6 and expected[0] < 0.3 and expected[1] > 0.99
+
+
+def test_the_match_level_comes_from_the_setting_else_the_checkpoints_calibration(settings, tmp_path):
+    assert match_level(settings) is None  # the test checkpoint was not calibrated
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "relevance_calibration.json").write_text('{"match_level": 27.5}')
+    assert match_level(settings.model_copy(update={"model": str(model)})) == 27.5
+    assert match_level(settings.model_copy(update={"model": str(model), "relevance_match_level": 30.0})) == 30.0
+    uncut = settings.model_copy(update={"min_relevance": None})
+    assert default_min_relevance(uncut) == DEFAULT_MIN_RELEVANCE
+    assert default_min_relevance(uncut.model_copy(update={"model": str(model)})) == CALIBRATED_MIN_RELEVANCE
+    assert default_min_relevance(uncut.model_copy(update={"model": str(model), "min_relevance": 0.5})) == 0.5
+    (model / "relevance_calibration.json").write_text("{}")
+    with pytest.raises(VsearchError, match="VSEARCH_RELEVANCE_MATCH_LEVEL"):
+        match_level(settings.model_copy(update={"model": str(model)}))
 
 
 def test_the_bank_holds_everyday_prompts_the_checkpoints_own_and_the_users(settings, tmp_path, checkpoint):

@@ -43,12 +43,16 @@ class Settings(BaseSettings):
     # candidates' exact scores) below the moment's best clip; see vsearch.moments and README, Moments
     moment_tolerance: float = Field(default=0.5, ge=0)
     # results whose relevance (in [0, 1], the same scale for every query; see vsearch.relevance and README,
-    # Relevance) is below this are dropped; none left: "no good match". 0 keeps everything.
-    min_relevance: float = Field(default=0.2, ge=0, le=1)
+    # Relevance) is below this are dropped; none left: "no good match". 0 keeps everything. None: 0.9 for a
+    # checkpoint with a match level, else 0.2 (vsearch.relevance.default_min_relevance)
+    min_relevance: float | None = Field(default=None, ge=0, le=1)
     # a file of extra relevance bank prompts, one a line (descriptions of what the library holds)
     relevance_prompts: Path | None = None
     # the bank's everyday prompts (off for a checkpoint whose vocabulary cannot spell them)
     relevance_everyday: bool = True
+    # the logit of relevance's "no description" competitor (vsearch.relevance); None: the checkpoint's own
+    # (relevance_calibration.json, written by `vsearch finetune`), else no such competitor
+    relevance_match_level: float | None = None
     # two frames show the same picture when their fingerprints' cosine reaches this (vsearch.duplicates;
     # bench/duplicates.py measures precision and recall around it)
     duplicate_threshold: float = Field(default=0.85, gt=0, le=1)

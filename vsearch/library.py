@@ -130,9 +130,9 @@ class Library:
     def relevance_bank(self):
         """The bank of prompts relevance is measured against (see vsearch.relevance), built on first use."""
         if self._relevance_bank is None:
-            from vsearch.relevance import RelevanceBank, bank_prompts
+            from vsearch.relevance import RelevanceBank, bank_prompts, match_level
 
-            self._relevance_bank = RelevanceBank(bank_prompts(self.settings), self.model)
+            self._relevance_bank = RelevanceBank(bank_prompts(self.settings), self.model, match_level(self.settings))
         return self._relevance_bank
 
     def record_model(self, model_id: str, dim: int) -> None:

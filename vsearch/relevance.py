@@ -15,6 +15,15 @@ queries a fine-tuned checkpoint learnt (BANK_FILE beside its weights, written by
 file of the user's own (VSEARCH_RELEVANCE_PROMPTS). A bank prompt with the query's own words is left out
 for that query: it would split the query's share with itself.
 
+A bank can only say which of its descriptions fits best, not whether any fits: a clip that shows none of
+them (a still shot in a library of motions) gives the least bad one a high share. A checkpoint that knows
+its match level (CALIBRATION_FILE beside its weights, written by `vsearch finetune` from its training
+clips, or VSEARCH_RELEVANCE_MATCH_LEVEL) adds one more competitor, "no description", at that fixed logit:
+
+    relevance(clip) = exp(s_query) / (exp(s_query) + sum over the bank of exp(s_prompt) + exp(match_level))
+
+so a clip must also score like a match to be relevant: at the match level itself, relevance is at most 0.5.
+
 Cost: the bank's text embeddings once per process, then |bank| exact scores per clip judged (the prompt
 generator per prompt; about as costly as the exact rerank of |bank| candidates), cached per clip: a
 clip's bank scores do not depend on the query.
@@ -22,6 +31,7 @@ clip's bank scores do not depend on the query.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -36,6 +46,12 @@ if TYPE_CHECKING:
 
 # a checkpoint folder's own bank prompts: the queries it was fine-tuned on, one a line
 BANK_FILE = "relevance_prompts.txt"
+# a checkpoint folder's match level and how it was measured (vsearch.training.calibrate)
+CALIBRATION_FILE = "relevance_calibration.json"
+# the cut-off a query uses unless it or the settings name one: with a match level relevance falls for clips
+# that score below it, so the cut can sit higher (both from bench/temporal_relevance.py; see README, Relevance)
+DEFAULT_MIN_RELEVANCE = 0.2
+CALIBRATED_MIN_RELEVANCE = 0.9
 CACHED_CLIPS = 50_000  # clips whose bank scores are kept (|bank| floats each)
 
 # Everyday descriptions of video moments: the bank's default prompts, and the text queries an approximate
@@ -84,13 +100,38 @@ def bank_prompts(settings: Settings) -> list[str]:
     return unique
 
 
+def match_level(settings: Settings) -> float | None:
+    """The logit of the "no description" competitor: the setting, else the checkpoint's calibration (if it is
+    a folder holding CALIBRATION_FILE), else None (no such competitor)."""
+    if settings.relevance_match_level is not None:
+        return float(settings.relevance_match_level)
+    path = Path(settings.model).expanduser() / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))["match_level"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VsearchError(f"{path} is not a relevance calibration ({exc}): delete it, or set "
+                           "VSEARCH_RELEVANCE_MATCH_LEVEL") from exc
+
+
+def default_min_relevance(settings: Settings) -> float:
+    """The cut-off of a query that names none: the setting, else CALIBRATED_MIN_RELEVANCE for a checkpoint with a
+    match level, else DEFAULT_MIN_RELEVANCE."""
+    if settings.min_relevance is not None:
+        return float(settings.min_relevance)
+    return CALIBRATED_MIN_RELEVANCE if match_level(settings) is not None else DEFAULT_MIN_RELEVANCE
+
+
 class RelevanceBank:
     """The bank's prompts, their text embeddings, and each judged clip's scores for them (cached)."""
 
-    def __init__(self, prompts: list[str], model):
+    def __init__(self, prompts: list[str], model, level: float | None = None):
+        """`level`: the match level, the logit of a "no description" competitor (None: none)."""
         if not prompts:
             raise ValueError("a relevance bank needs at least one prompt")
         self.prompts = prompts
+        self.level = level
         self.keys = [words(p) for p in prompts]
         self.model = model
         self.projections = model.text_projections(prompts)  # (B, D), raw: the prompt generator's input
@@ -116,10 +157,14 @@ class RelevanceBank:
         return np.stack([self._cache[(i, exact)] for i in ids]) if ids else np.zeros((0, len(self.prompts)))
 
     def relevance(self, query: str, query_logits: np.ndarray, bank_logits: np.ndarray) -> np.ndarray:
-        """Each clip's relevance: the query's softmax share among itself and the bank (less the query's words)."""
+        """Each clip's relevance: the query's softmax share among itself, the bank (less the query's words) and,
+        with a match level, "no description"."""
         keep = np.array([key != words(query) for key in self.keys])
-        logits = np.concatenate([np.asarray(query_logits, np.float64)[:, None],
-                                 np.asarray(bank_logits, np.float64)[:, keep]], axis=1)
+        query_logits = np.asarray(query_logits, np.float64)
+        parts = [query_logits[:, None], np.asarray(bank_logits, np.float64)[:, keep]]
+        if self.level is not None:
+            parts.append(np.full((len(query_logits), 1), self.level))
+        logits = np.concatenate(parts, axis=1)
         logits -= logits.max(axis=1, keepdims=True)
         shares = np.exp(logits)
         return (shares[:, 0] / shares.sum(axis=1)).astype(np.float32)

@@ -56,6 +56,10 @@ def test_loss_falls_and_the_checkpoint_ingests_and_searches(run, labels, tmp_pat
     assert "cannot decode" in result.stderr and "labels line 15" in result.stderr
     bank = (out / "relevance_prompts.txt").read_text().splitlines()
     assert bank[0].startswith("#") and "moment of kind 1" in bank and len(bank) == len(set(bank))
+    calibration = json.loads((out / "relevance_calibration.json").read_text())
+    assert calibration["matches"]["clips"] == report["train_clips"] and calibration["queries"] > 1
+    low, high = calibration["matches"]["percentile_1"], calibration["non_matches"]["percentile_99"]
+    assert calibration["match_level"] == pytest.approx((low + high) / 2, abs=1e-3)
 
     assert run("--model", str(out), "ingest", str(library_folder), "-q").exit_code == 1  # bad files on purpose
     found = run("--model", str(out), "query", "moment of kind 1", "--json")
@@ -77,6 +81,8 @@ def test_an_interrupted_run_resumes_after_its_last_epoch(run, labels, tmp_path):
     assert report["plan"]["shift"] == 0.25 and report["plan"]["offset_negatives"] == 0.5
     assert report["plan"]["offset_windows"] == 1  # the resumed run keeps the saved plan
     assert all(e["loss"] is None or np.isfinite(e["loss"]) for e in report["epochs"])
+    non_matches = json.loads((out / "relevance_calibration.json").read_text())["non_matches"]
+    assert non_matches["other_queries"] > 0 and non_matches["moved_windows"] > 0 and non_matches["backgrounds"] > 0
 
 
 def _clip(query: str) -> TrainingClip:

@@ -31,6 +31,7 @@ from vsearch.filters import FilterError, SearchFilter
 from vsearch.library import Library
 from vsearch.media.preview import browser_playable, make_preview, preview_path
 from vsearch.media.thumbnails import make_thumbnail, thumbnail_path
+from vsearch.relevance import default_min_relevance
 from vsearch.search import search
 from vsearch.store import repo
 from vsearch.timeline import timeline
@@ -88,7 +89,7 @@ async def search_clips(
     # One inference at a time (the model's threads already use every core). Searches wait for their
     # turn here, on the event loop, so waiting ones hold none of the thread pool the other routes use.
     async with state.search_lock:
-        cutoff = library.settings.min_relevance if min_relevance is None else min_relevance
+        cutoff = default_min_relevance(library.settings) if min_relevance is None else min_relevance
         return await run_in_threadpool(_search_page, library, state.metrics, q, k, offset, rerank, group, filters,
                                        cutoff, sort, None, include_blank, fold)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from vsearch.cli.group import cli, open_library
+from vsearch.relevance import default_min_relevance
 from vsearch.results import GROUPS
 from vsearch.search import SORTS
 
@@ -20,7 +21,8 @@ from vsearch.search import SORTS
                    "(each with its best moments).")
 @click.option("--offset", type=click.IntRange(0, 100_000), default=0, help="Results to skip (the next page).")
 @click.option("--min-relevance", type=click.FloatRange(0, 1), metavar="R",
-              help="Only results at least this relevant, 0 to 1 (0: all) [env VSEARCH_MIN_RELEVANCE; default 0.2].")
+              help="Only results at least this relevant, 0 to 1 (0: all) [env VSEARCH_MIN_RELEVANCE; default 0.9 for a "
+                   "checkpoint calibrated by `vsearch finetune`, else 0.2].")
 @click.option("--sort", type=click.Choice(SORTS), default=SORTS[0], show_default=True,
               help="Best match first, or newest recorded first (among the best 200 that pass the cut-off).")
 @click.option("--include-blank", is_flag=True, help="Rank clips with almost no content (black, white, a single-colour card) with the others instead of after them.")
@@ -80,7 +82,7 @@ def query(ctx, text, k, group, offset, min_relevance, sort, include_blank, fold,
     except FilterError as exc:
         raise click.UsageError(str(exc)) from exc
     library = open_library(ctx)
-    cutoff = library.settings.min_relevance if min_relevance is None else min_relevance
+    cutoff = default_min_relevance(library.settings) if min_relevance is None else min_relevance
     example = None
     if examples:
         from vsearch.examples import clip_example, image_example, video_example

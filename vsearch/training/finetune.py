@@ -16,6 +16,8 @@ needs to tell a motion from its reverse. The learning rate warms up, then decays
 A share of the moments is held out; its recall@1 (each held-out query against every held-out clip) is
 printed before training and after every epoch. Every epoch ends with a checkpoint folder that
 `--model DIR` loads, plus the optimiser's state, so an interrupted run resumes where the last epoch ended.
+After the last, the checkpoint's match level for relevance is measured on its training clips
+(vsearch.training.calibrate).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from vsearch.model.preprocess import normalize, normalize_tensor
+from vsearch.training import calibrate
 from vsearch.training.data import BackgroundClip, TrainingClip
 from vsearch.training.recipe import (
     contrastive_loss,
@@ -207,23 +210,25 @@ class Trainer:
         self.optimizer.step()
         return float(loss.detach())
 
+    def logits(self, frames: list[np.ndarray], texts: list[str]) -> np.ndarray:
+        """X-CLIP's logits_per_video of each clip's frames for each text: (clips, texts), in eval mode."""
+        torch = self.torch
+        self.model.eval()
+        scores = []
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(frames), self.plan.batch_size):
+                pixels, tokens = self._inputs(frames[start : start + self.plan.batch_size], texts)
+                output = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+                                    pixel_values=pixels)
+                scores.append(output.logits_per_video.float().cpu().numpy())
+        return np.concatenate(scores) if scores else np.zeros((0, len(texts)), np.float32)
+
     def recall_at_1(self, clips: list[TrainingClip]) -> float | None:
         """Each held-out query against every held-out clip: the share whose best clip is one of its own."""
         if not clips:
             return None
-        torch = self.torch
         queries = sorted({c.moment.query for c in clips})
-        self.model.eval()
-        scores = []
-        with torch.inference_mode(), self._autocast():
-            for start in range(0, len(clips), self.plan.batch_size):
-                chunk = clips[start : start + self.plan.batch_size]
-                pixels, tokens = self._inputs([c.frames for c in chunk], queries)
-                output = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
-                                    pixel_values=pixels)
-                scores.append(output.logits_per_video.float().cpu().numpy())  # (chunk, queries)
-        by_query = np.concatenate(scores).T  # (queries, clips)
-        best = by_query.argmax(axis=1)
+        best = self.logits([c.frames for c in clips], queries).T.argmax(axis=1)  # each query's best clip
         return round(float(np.mean([clips[b].moment.query == q for q, b in zip(queries, best)])), 4)
 
     def save(self, out: Path, epoch: int, rng_state) -> None:
@@ -291,4 +296,5 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
         (Path(out) / "finetune_report.json").write_text(json.dumps(report.as_json(), indent=2))
         if on_epoch:
             on_epoch(done)
+    calibrate.write(out, calibrate.measure(trainer, train, backgrounds, plan.seed))
     return report
