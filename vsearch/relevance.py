@@ -51,7 +51,7 @@ CALIBRATION_FILE = "relevance_calibration.json"
 # the cut-off a query uses unless it or the settings name one: with a match level relevance falls for clips
 # that score below it, so the cut can sit higher (both from bench/temporal_relevance.py; see README, Relevance)
 DEFAULT_MIN_RELEVANCE = 0.2
-CALIBRATED_MIN_RELEVANCE = 0.9
+CALIBRATED_MIN_RELEVANCE = 0.995
 CACHED_CLIPS = 50_000  # clips whose bank scores are kept (|bank| floats each)
 
 # Everyday descriptions of video moments: the bank's default prompts, and the text queries an approximate
