@@ -58,8 +58,9 @@ def measure(trainer, clips: list, backgrounds: list, seed: int) -> dict | None:
     strongest = float(np.percentile(non_matches, NON_MATCH_PERCENTILE))
     return {
         "match_level": round((weakest + strongest) / 2, 4),
-        "how": f"halfway between the {MATCH_PERCENTILE:g}th percentile of training clips' scores for their own "
-               f"queries and the {NON_MATCH_PERCENTILE:g}th percentile of the best scores of non-matches",
+        "how": "halfway between the weakest matches (a low percentile of training clips' scores for their own "
+               "queries) and the strongest non-matches (a high percentile of their best scores for another query)",
+        "percentiles": {"matches": MATCH_PERCENTILE, "non_matches": NON_MATCH_PERCENTILE},
         "matches": {"clips": len(matches), "percentile_1": round(weakest, 4),
                     "median": round(float(np.median(matches)), 4)},
         "non_matches": {**kinds, "percentile_99": round(strongest, 4),
