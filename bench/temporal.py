@@ -240,6 +240,7 @@ def main() -> None:
     from vsearch.evaluation.labels import read_labels
     from vsearch.model.random_checkpoint import WORDS as BASE_WORDS
     from vsearch.model.random_checkpoint import build_checkpoint
+    from vsearch.relevance import read_calibration
     from vsearch.training.finetune import TrainingPlan
     from vsearch.training.job import finetune
 
@@ -290,7 +291,7 @@ def main() -> None:
         "time_order_control": control,
         "frame_position_probe": {"before_training": probe_before, "after_training": probe_after},
         "relevance_no_good_match": {key: value for key, value in relevance.items() if key not in ("absent", "present")},
-        "relevance_calibration": _calibration(tuned),
+        "relevance_calibration": read_calibration(tuned),
         "loss_curve": [e.loss for e in report.epochs if e.loss is not None],
         "train_events": len(read_labels(train).moments),
         "test_events": len(read_labels(test).moments) + len(read_labels(unseen).moments),
@@ -316,14 +317,6 @@ def _rescale_positions(checkpoint: Path, std: float, seed: int) -> None:
     with torch.no_grad():
         model.vision_model.embeddings.position_embedding.weight.normal_(0.0, std)
     model.save_pretrained(checkpoint)
-
-
-def _calibration(checkpoint: Path) -> dict | None:
-    """The match level `vsearch finetune` measured for the checkpoint (vsearch.training.calibrate)."""
-    from vsearch.relevance import CALIBRATION_FILE
-
-    path = checkpoint / CALIBRATION_FILE
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _vocab_size(words: tuple[str, ...]) -> int:

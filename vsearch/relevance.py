@@ -105,11 +105,18 @@ def match_level(settings: Settings) -> float | None:
     a folder holding CALIBRATION_FILE), else None (no such competitor)."""
     if settings.relevance_match_level is not None:
         return float(settings.relevance_match_level)
-    path = Path(settings.model).expanduser() / CALIBRATION_FILE
+    calibration = read_calibration(Path(settings.model).expanduser())
+    return None if calibration is None else calibration["match_level"]
+
+
+def read_calibration(checkpoint: Path) -> dict | None:
+    """A checkpoint folder's CALIBRATION_FILE (its "match_level" a float), or None where it has none."""
+    path = Path(checkpoint) / CALIBRATION_FILE
     if not path.is_file():
         return None
     try:
-        return float(json.loads(path.read_text(encoding="utf-8"))["match_level"])
+        calibration = json.loads(path.read_text(encoding="utf-8"))
+        return {**calibration, "match_level": float(calibration["match_level"])}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise VsearchError(f"{path} is not a relevance calibration ({exc}): delete it, or set "
                            "VSEARCH_RELEVANCE_MATCH_LEVEL") from exc

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vsearch.relevance import CALIBRATION_FILE
+from vsearch.training.recipe import offset_slots
 
 CLIPS = 256  # training clips scored (and as many moved windows and backgrounds, at most)
 MATCH_PERCENTILE = 1.0  # the weakest matches
@@ -27,8 +28,6 @@ NON_MATCH_PERCENTILE = 99.0  # the strongest non-matches
 
 def measure(trainer, clips: list, backgrounds: list, seed: int) -> dict | None:
     """The match level and what it was measured on; None when the clips hold fewer than two queries."""
-    from vsearch.training.finetune import offset_slots
-
     rng = random.Random(seed)
     chosen = rng.sample(clips, min(CLIPS, len(clips)))
     queries = sorted({clip.moment.query for clip in chosen})

@@ -40,6 +40,7 @@ from vsearch.training.recipe import (
     frame_order_loss,
     learning_rate_factor,
     look_alike_batches,
+    offset_slots,
     random_crops,
     step_masks,
     steps_per_epoch,
@@ -116,13 +117,6 @@ def batches(clips: list[TrainingClip], size: int, rng: random.Random) -> list[li
     rng.shuffle(order)
     out = [order[start : start + size] for start in range(0, len(order), size)]
     return [batch for batch in out if len({clip.moment.query for clip in batch}) > 1]
-
-
-def offset_slots(plan: TrainingPlan, frames: int) -> tuple[int, int]:
-    """The nearest and furthest frame slots an offset window moves off its moment: beyond the furthest a
-    shifted positive goes (it must not be a positive's twin), at most `plan.offset_negatives` of the clip."""
-    furthest = int(round(plan.offset_negatives * frames))
-    return min(furthest, int(round(plan.shift * frames)) + 1), furthest
 
 
 def trainable(model, parts: str) -> list:

@@ -21,6 +21,13 @@ def learning_rate_factor(step: int, total: int, warmup: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def offset_slots(plan, frames: int) -> tuple[int, int]:
+    """The nearest and furthest frame slots an offset window moves off its moment: beyond the furthest a
+    shifted positive goes (it must not be a positive's twin), at most `plan.offset_negatives` of the clip."""
+    furthest = int(round(plan.offset_negatives * frames))
+    return min(furthest, int(round(plan.shift * frames)) + 1), furthest
+
+
 def random_crops(torch, pixels, smallest: float, generator):
     """Each clip of `pixels` (clips, frames, channels, h, w) cropped to a random square-ish window of at least
     `smallest` of each side, the same window on every frame (motion is kept), and resized back."""
