@@ -17,7 +17,7 @@ often answers another query with full confidence. Relevance: queries for events 
 (bench/temporal_relevance.py).
 Prints JSON: the numbers, the loss curve, the recipe, the time taken, the machine.
 
-    python bench/temporal.py                  # the default recipe (see --help: 4 frames, 230 epochs, ...)
+    python bench/temporal.py                  # the default recipe (see --help: 4 frames, 200 epochs, ...)
     python bench/temporal.py --videos-per-sentence 6 --epochs 3   # a quick look
     python bench/temporal.py --offset-negatives 0 --crop 0.8      # the recipe's other options
     python bench/temporal.py --device cuda                        # train and embed on a GPU
@@ -190,7 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos-per-sentence", type=int, default=60, help="training videos per seen sentence")
     parser.add_argument("--test-videos-per-sentence", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=230)
+    parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=float, default=0.05)
@@ -218,10 +218,15 @@ def main() -> None:
     parser.add_argument("--vision-position-std", type=float, default=0.5,
                         help="re-initialise the small model's patch position embeddings at this std (0: keep "
                              "the config's 0.02)")
+    parser.add_argument("--text-token-std", type=float, default=0.5,
+                        help="re-initialise the small model's token embeddings at this std (0: keep the config's "
+                             "0.02): a word must stand out in the text tower's residual stream")
     parser.add_argument("--patch", type=int, default=16, choices=[4, 8, 16, 32],
                         help="vision patch side in pixels (8: a finer grid, about 4x the compute)")
     parser.add_argument("--frame-order", type=float, default=2.0,
                         help="weight of the self-supervised frame-order term (recipe.frame_order_loss); 0: off")
+    parser.add_argument("--weight-decay", type=float, default=0.2,
+                        help="AdamW weight decay on weight matrices and embeddings")
     parser.add_argument("--frames", type=int, default=4,
                         help="frames the small model sees per clip (8: twice the compute)")
     parser.add_argument("--look-alike", type=float, default=0.0,
@@ -260,8 +265,8 @@ def main() -> None:
     config = small_config(vocab_size=_vocab_size(words), mit_layers=args.mit_layers, width=args.width,
                           patch=args.patch, frames=args.frames)
     start = build_checkpoint(work / "xclip-start", config, seed=args.seed, words=words)
-    if args.vision_position_std:
-        _rescale_positions(start, args.vision_position_std, args.seed)
+    if args.vision_position_std or args.text_token_std:
+        _redraw_embeddings(start, args.vision_position_std, args.text_token_std, args.seed)
     label_sets = {"seen": test, "held_out": unseen}
     before = evaluate_library(start, work / "test", label_sets, work, "before", args.device)
     probe_before = position_probe(start, args.seed)
@@ -272,7 +277,8 @@ def main() -> None:
                         crop=args.crop, shift=args.shift, offset_negatives=args.offset_negatives,
                         shift_from=args.shift_from, mit_learning_rate_scale=args.mit_lr_scale,
                         offset_windows=args.offset_windows,
-                        look_alike=args.look_alike, frame_order=args.frame_order)
+                        look_alike=args.look_alike, frame_order=args.frame_order,
+                        weight_decay=args.weight_decay)
     tuned = work / "xclip-tuned"
     trained_at = time.perf_counter()
     report = finetune(settings, read_labels(train), tuned, plan)
@@ -290,7 +296,11 @@ def main() -> None:
         "held_out_colour_motion_pairs": {"before_training": before["held_out"], "after_training": after["held_out"]},
         "time_order_control": control,
         "frame_position_probe": {"before_training": probe_before, "after_training": probe_after},
-        "relevance_no_good_match": {key: value for key, value in relevance.items() if key not in ("absent", "present")},
+        "relevance_no_good_match": {
+            **{unit: {key: value for key, value in relevance[unit].items() if key != "sweep"}
+               for unit in ("test_split", "with_held_out_pairs")},
+            "search_agrees_with_the_sweep": relevance["search_agrees_with_the_sweep"],
+            "sweeps": str(work / "relevance.json")},
         "relevance_calibration": read_calibration(tuned),
         "loss_curve": [e.loss for e in report.epochs if e.loss is not None],
         "train_events": len(read_labels(train).moments),
@@ -301,21 +311,26 @@ def main() -> None:
         "recipe": {**asdict(plan), "videos_per_sentence": args.videos_per_sentence,
                    "model": f"X-CLIP 64 px, patch {args.patch}, hidden {args.width}, 3 layers, {args.frames} frames, "
                             "random start",
-                   "vision_position_std": args.vision_position_std},
+                   "vision_position_std": args.vision_position_std, "text_token_std": args.text_token_std},
         "machine": machine(),
         "work": str(work),
     }, indent=2))
 
 
-def _rescale_positions(checkpoint: Path, std: float, seed: int) -> None:
-    """Patch position embeddings drawn again at `std`: where the square is must reach each frame's embedding."""
+def _redraw_embeddings(checkpoint: Path, position_std: float, token_std: float, seed: int) -> None:
+    """Patch position embeddings drawn again at `position_std` (where the square is must reach each frame's
+    embedding) and token embeddings at `token_std` (each word must outweigh what the first layer adds, or the
+    text tower can lose the last word of a sentence and give two queries one embedding); 0 keeps either."""
     import torch
     from transformers import XCLIPModel
 
     torch.manual_seed(seed)
     model = XCLIPModel.from_pretrained(checkpoint)
     with torch.no_grad():
-        model.vision_model.embeddings.position_embedding.weight.normal_(0.0, std)
+        if position_std:
+            model.vision_model.embeddings.position_embedding.weight.normal_(0.0, position_std)
+        if token_std:
+            model.text_model.embeddings.token_embedding.weight.normal_(0.0, token_std)
     model.save_pretrained(checkpoint)
 
 

@@ -10,13 +10,17 @@ absent from it, every other sentence is present. An absent query gets "no good m
 none of the results the search would judge passes it: the search stops after PATIENCE results in a row
 below the cut-off, so that is when the best relevance among its first PATIENCE moments is below it. A
 present query keeps its labelled moment when a result that overlaps one of its labelled moments (among
-the first k) passes. Both rates for a sweep of cut-offs, and at the library's default; and the same over the
-queries for sentences the model was trained on (the held-out colour-motion pairs are words it never learnt
-to tell apart: no normalisation of its scores can say whether such an event is there).
+the first k) passes. Both rates for a sweep of cut-offs, and at the library's default.
+
+The targets are judged on the test split as bench/temporal.py defines it (its recall@1 targets too): the
+queries of the sentences the model was trained on, over new videos (`test_split`). The held-out
+colour-motion pairs, which bench/temporal.py reports without a target, are reported with them as well
+(`with_held_out_pairs`): they are sentences the model never learnt to tell apart, and no normalisation of
+its scores can say whether such an event is there.
 
 The fine-tuned checkpoint carries its match level (`vsearch finetune` measures it on its training clips:
 vsearch.training.calibrate), so relevance here has the "no description" competitor, and the default cut-off
-is the calibrated one (vsearch.relevance.CALIBRATED_MIN_RELEVANCE).
+is the one calibrated with it (vsearch.training.calibrate.cut_off).
 
 Copy folding is off in these libraries (as in bench/temporal.py's): the videos are flat squares on flat
 backdrops, whose frame prints the copy detector cannot tell apart, so it would fold different videos into
@@ -39,6 +43,7 @@ FOLDS = 4
 # relevance crowds near 1 for a confident model: the sweep looks closer there
 CUTS = [0.01, 0.02, 0.03] + [round(0.05 * n, 2) for n in range(1, 20)] + [0.97, 0.99, 0.995, 0.998, 0.999]
 K = 10  # a present query's labelled moment must be among the first K moments
+TARGETS = {"absent_no_good_match": 0.9, "present_kept": 0.95}
 
 
 def folds(colours: list[str], motions: list[str]) -> list[list[str]]:
@@ -97,15 +102,14 @@ def measure(checkpoint: Path, labels_paths: list[Path], work: Path, device: str 
                                            "hit_relevance": max(hits) if hits else None})
         finally:
             library.close()
-    summary = summarise(absent_scores, present_scores, default, all(checked))
     trained = summarise([a for a in absent_scores if a["query"] not in untrained],
-                        [p for p in present_scores if p["query"] not in untrained], default, all(checked))
-    summary["trained_sentences_only"] = {key: trained[key] for key in (
-        "at_default", "cut_offs_meeting_both", "best_cut_off", "absent_queries", "present_queries")}
-    return summary
+                        [p for p in present_scores if p["query"] not in untrained], default)
+    everything = summarise(absent_scores, present_scores, default)
+    return {"test_split": trained, "with_held_out_pairs": everything, "search_agrees_with_the_sweep": all(checked),
+            "absent": absent_scores, "present": present_scores}
 
 
-def summarise(absent: list[dict], present: list[dict], default: float, consistent: bool) -> dict:
+def summarise(absent: list[dict], present: list[dict], default: float) -> dict:
     def rates(cut: float) -> dict:
         no_match = sum(a["best_relevance"] < cut for a in absent) / len(absent)
         kept = sum(p["hit_relevance"] is not None and p["hit_relevance"] >= cut for p in present) / len(present)
@@ -113,21 +117,20 @@ def summarise(absent: list[dict], present: list[dict], default: float, consisten
                 "present_kept": round(kept, 3)}
 
     sweep = [rates(cut) for cut in CUTS]
-    meets = [r for r in sweep if r["absent_no_good_match"] >= 0.9 and r["present_kept"] >= 0.95]
+    meets = [r for r in sweep if all(r[key] >= target for key, target in TARGETS.items())]
     # the cut-off nearest both targets: the largest of the smaller of the two rates over its target
-    best = max(sweep, key=lambda r: min(r["absent_no_good_match"] / 0.9, r["present_kept"] / 0.95))
+    best = max(sweep, key=lambda r: min(r[key] / target for key, target in TARGETS.items()))
+    at_default = rates(default)
     return {
-        "at_default": rates(default),
+        "at_default": at_default,
+        "targets": TARGETS,
+        "meets_targets_at_default": all(at_default[key] >= target for key, target in TARGETS.items()),
         "best_cut_off": best,
-        "targets": {"absent_no_good_match": 0.9, "present_kept": 0.95},
         "cut_offs_meeting_both": [r["min_relevance"] for r in meets],
-        "sweep": sweep,
         "absent_queries": len(absent),
         "present_queries": len(present),
         "present_without_a_hit_in_top_k": sum(p["hit_relevance"] is None for p in present),
-        "search_agrees_with_the_sweep": consistent,
-        "absent": absent,
-        "present": present,
+        "sweep": sweep,
     }
 
 

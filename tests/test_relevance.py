@@ -87,6 +87,11 @@ def test_the_match_level_comes_from_the_setting_else_the_checkpoints_calibration
     assert default_min_relevance(uncut) == DEFAULT_MIN_RELEVANCE
     assert default_min_relevance(uncut.model_copy(update={"model": str(model)})) == CALIBRATED_MIN_RELEVANCE
     assert default_min_relevance(uncut.model_copy(update={"model": str(model), "min_relevance": 0.5})) == 0.5
+    # a calibration that carries its own cut-off (vsearch finetune writes one): used unless the level is set
+    (model / "relevance_calibration.json").write_text('{"match_level": 27.5, "min_relevance": 0.97}')
+    assert default_min_relevance(uncut.model_copy(update={"model": str(model)})) == 0.97
+    leveled = uncut.model_copy(update={"model": str(model), "relevance_match_level": 30.0})
+    assert default_min_relevance(leveled) == CALIBRATED_MIN_RELEVANCE
     (model / "relevance_calibration.json").write_text("{}")
     with pytest.raises(VsearchError, match="VSEARCH_RELEVANCE_MATCH_LEVEL"):
         match_level(settings.model_copy(update={"model": str(model)}))

@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     # candidates' exact scores) below the moment's best clip; see vsearch.moments and README, Moments
     moment_tolerance: float = Field(default=0.5, ge=0)
     # results whose relevance (in [0, 1], the same scale for every query; see vsearch.relevance and README,
-    # Relevance) is below this are dropped; none left: "no good match". 0 keeps everything. None: 0.995 for a
-    # checkpoint with a match level, else 0.2 (vsearch.relevance.default_min_relevance)
+    # Relevance) is below this are dropped; none left: "no good match". 0 keeps everything. None: a fine-tuned
+    # checkpoint's calibrated cut-off, else 0.2 (vsearch.relevance.default_min_relevance)
     min_relevance: float | None = Field(default=None, ge=0, le=1)
     # a file of extra relevance bank prompts, one a line (descriptions of what the library holds)
     relevance_prompts: Path | None = None

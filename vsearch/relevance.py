@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 BANK_FILE = "relevance_prompts.txt"
 # a checkpoint folder's match level and how it was measured (vsearch.training.calibrate)
 CALIBRATION_FILE = "relevance_calibration.json"
-# the cut-off a query uses unless it or the settings name one: with a match level relevance falls for clips
-# that score below it, so the cut can sit higher (both from bench/temporal_relevance.py; see README, Relevance)
+# the cut-off a query uses unless it, the settings or the checkpoint's calibration name one: with a match
+# level relevance falls for clips that score below it, so the cut can sit higher (both from
+# bench/temporal_relevance.py; see README, Relevance)
 DEFAULT_MIN_RELEVANCE = 0.2
 CALIBRATED_MIN_RELEVANCE = 0.995
 CACHED_CLIPS = 50_000  # clips whose bank scores are kept (|bank| floats each)
@@ -123,10 +124,15 @@ def read_calibration(checkpoint: Path) -> dict | None:
 
 
 def default_min_relevance(settings: Settings) -> float:
-    """The cut-off of a query that names none: the setting, else CALIBRATED_MIN_RELEVANCE for a checkpoint with a
-    match level, else DEFAULT_MIN_RELEVANCE."""
+    """The cut-off of a query that names none: the setting, else the checkpoint's calibrated one (its
+    CALIBRATION_FILE's "min_relevance"), else CALIBRATED_MIN_RELEVANCE for a match level without one, else
+    DEFAULT_MIN_RELEVANCE."""
     if settings.min_relevance is not None:
         return float(settings.min_relevance)
+    if settings.relevance_match_level is None:
+        calibration = read_calibration(Path(settings.model).expanduser())
+        if calibration is not None and calibration.get("min_relevance") is not None:
+            return float(calibration["min_relevance"])
     return CALIBRATED_MIN_RELEVANCE if match_level(settings) is not None else DEFAULT_MIN_RELEVANCE
 
 

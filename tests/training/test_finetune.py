@@ -60,6 +60,10 @@ def test_loss_falls_and_the_checkpoint_ingests_and_searches(run, labels, tmp_pat
     assert calibration["matches"]["clips"] == report["train_clips"] and calibration["queries"] > 1
     low, high = calibration["matches"]["percentile_1"], calibration["non_matches"]["percentile_99"]
     assert calibration["match_level"] == pytest.approx((low + high) / 2, abs=1e-3)
+    assert 0.2 <= calibration["min_relevance"] <= 0.999
+    assert calibration["min_relevance"] == pytest.approx(
+        min(max(calibration["relevance"]["matches_percentile_5"], 0.2), 0.999), abs=1e-3)
+    assert report["merged_queries"] == calibration["merged_queries"]  # a list of pairs; the tiny model's vary
 
     assert run("--model", str(out), "ingest", str(library_folder), "-q").exit_code == 1  # bad files on purpose
     found = run("--model", str(out), "query", "moment of kind 1", "--json")
@@ -126,3 +130,22 @@ def test_offset_windows_start_beyond_the_shift():
     assert offset_slots(TrainingPlan(shift=0.25, offset_negatives=0.5), 4) == (2, 2)
     assert offset_slots(TrainingPlan(offset_negatives=0.5), 8) == (1, 4)  # no shift: from one slot
     assert offset_slots(TrainingPlan(shift=0.5, offset_negatives=0.5), 4) == (2, 2)  # never beyond the furthest
+
+
+def test_weight_decay_spares_biases_norms_and_the_logit_scale(checkpoint):
+    from vsearch.media.resize import PreprocessSpec
+    from vsearch.model.xclip import load_pretrained
+    from vsearch.training.finetune import Trainer
+
+    processor, model = load_pretrained(str(checkpoint))
+    spec = PreprocessSpec.from_image_processor(processor.image_processor)
+    trainer = Trainer(model, processor, spec, TrainingPlan(parts="all", weight_decay=0.3))
+    decay = {id(p): group["weight_decay"] for group in trainer.optimizer.param_groups for p in group["params"]}
+    named = dict(model.named_parameters())
+    assert len(decay) == len(named)  # every trained weight in exactly one group
+    assert decay[id(named["logit_scale"])] == 0.0
+    assert decay[id(named["prompts_generator.alpha"])] == 0.0
+    assert decay[id(named["text_projection.weight"])] == 0.3
+    assert decay[id(named["text_model.embeddings.token_embedding.weight"])] == 0.3
+    assert all(rate == 0.0 for name, rate in ((n, decay[id(p)]) for n, p in named.items())
+               if name.endswith(".bias") or "layer_norm" in name or "layernorm" in name)

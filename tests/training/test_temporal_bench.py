@@ -23,3 +23,11 @@ def test_the_temporal_benchmark_runs_and_reports(tmp_path):
     assert set(probe) == {"x", "y", "side"} and all(value <= 1 for value in probe.values())
     assert json.loads((tmp_path / "xclip-tuned" / "config.json").read_text())["vision_config"]["num_frames"] == 4
     assert len(report["loss_curve"]) == 1 and report["seconds"]["total"] > 0
+    relevance = report["relevance_no_good_match"]
+    # each sentence is absent from one of the four libraries and present in the other three
+    assert (relevance["test_split"]["absent_queries"], relevance["test_split"]["present_queries"]) == (20, 60)
+    assert (relevance["with_held_out_pairs"]["absent_queries"],
+            relevance["with_held_out_pairs"]["present_queries"]) == (24, 72)
+    assert isinstance(relevance["test_split"]["meets_targets_at_default"], bool)
+    assert relevance["search_agrees_with_the_sweep"]
+    assert len(json.loads((tmp_path / "relevance.json").read_text())["test_split"]["sweep"]) > 10

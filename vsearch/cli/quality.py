@@ -80,6 +80,7 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, group, as_json):
 @click.option("--reversed-negatives", is_flag=True, help="Each clip played backwards is a negative for its own query: for events with a direction in time (opening vs closing, arriving vs leaving).")
 @click.option("--look-alike", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share of the epochs whose batches gather queries worded alike (\"... moving left\" beside \"... moving right\"), each the other's negative, instead of shuffled batches.")
 @click.option("--frame-order", type=click.FloatRange(0), default=0.0, show_default=True, help="Above 0: weight of a self-supervised term that keeps each frame's embedding near its neighbours in time and apart from the clip's other frames, so that where things are (and so motion direction) reaches the model's time order. For models trained from scratch (--train all), or when queries tell a motion from its reverse.")
+@click.option("--weight-decay", type=click.FloatRange(0), default=0.2, show_default=True, help="AdamW weight decay on weight matrices and embeddings (not biases, norms or the logit scale), as CLIP trained; it keeps a model trained from scratch from merging sentences that differ in one word.")
 @click.option("--train", "parts", type=click.Choice(["light", "all"]), default="light", show_default=True, help="light: what X-CLIP adds to CLIP (prompt generator, cross-frame/MIT modules) and the projections; all: every weight.")
 @click.option("--validation", type=click.FloatRange(0, 0.9), default=0.2, show_default=True, help="Share of the queries held out to measure recall@1 after each epoch.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -87,8 +88,8 @@ def evaluate(ctx, labels, k, no_rerank, overfetch, compare, group, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report (plan, loss and validation recall per epoch) as JSON.")
 @click.pass_context
 def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, background_negatives, crop, shift,
-             offset_negatives, offset_windows, reversed_negatives, look_alike, frame_order, parts, validation, seed,
-             resume, as_json):
+             offset_negatives, offset_windows, reversed_negatives, look_alike, frame_order, weight_decay, parts,
+             validation, seed, resume, as_json):
     """Fine-tune the library's X-CLIP checkpoint on labelled moments (LABELS as for `vsearch eval`).
 
     Each moment is decoded and sampled as ingest samples a clip; training uses a contrastive loss on
@@ -117,7 +118,7 @@ def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, backg
     plan = TrainingPlan(epochs, train_batch, learning_rate, parts, validation, seed, warmup=warmup,
                         background_negatives=background_negatives, reversed_negatives=reversed_negatives, crop=crop,
                         shift=shift, offset_negatives=offset_negatives, offset_windows=offset_windows,
-                        look_alike=look_alike, frame_order=frame_order)
+                        look_alike=look_alike, frame_order=frame_order, weight_decay=weight_decay)
     files = tqdm(desc="decoding labelled files", unit="file", file=sys.stderr, disable=None, leave=False)
     steps = []  # the training bar, once decoding is done
 
@@ -152,6 +153,9 @@ def finetune(ctx, labels, out, epochs, train_batch, learning_rate, warmup, backg
         bar.close()
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
+    for first, second in report.merged_queries:
+        click.echo(f"warning: the model gives {first!r} and {second!r} the same text embedding, so it cannot tell "
+                   "them apart: train longer (--epochs), with more --weight-decay, or word them apart", err=True)
     click.echo(f"checkpoint in {out}: use it with --model {out}", err=True)
 
 

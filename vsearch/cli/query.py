@@ -21,8 +21,8 @@ from vsearch.search import SORTS
                    "(each with its best moments).")
 @click.option("--offset", type=click.IntRange(0, 100_000), default=0, help="Results to skip (the next page).")
 @click.option("--min-relevance", type=click.FloatRange(0, 1), metavar="R",
-              help="Only results at least this relevant, 0 to 1 (0: all) [env VSEARCH_MIN_RELEVANCE; default 0.995 for a "
-                   "checkpoint calibrated by `vsearch finetune`, else 0.2].")
+              help="Only results at least this relevant, 0 to 1 (0: all) [env VSEARCH_MIN_RELEVANCE; default: the "
+                   "cut-off a checkpoint fine-tuned by `vsearch finetune` carries, else 0.2].")
 @click.option("--sort", type=click.Choice(SORTS), default=SORTS[0], show_default=True,
               help="Best match first, or newest recorded first (among the best 200 that pass the cut-off).")
 @click.option("--include-blank", is_flag=True, help="Rank clips with almost no content (black, white, a single-colour card) with the others instead of after them.")

@@ -79,6 +79,10 @@ class TrainingPlan:
     # > 0: weight of recipe.frame_order_loss, a self-supervised term that keeps where things are (and so
     # motion) in each frame's embedding; for models trained from scratch or taught motion direction
     frame_order: float = 0.0
+    # AdamW's decoupled weight decay on weight matrices and embeddings (not on biases, norms, the logit scale
+    # or the prompt generator's scale), as CLIP trained: it keeps a model trained from scratch from growing
+    # huge activations that drown one word of a sentence (two queries then get one text embedding)
+    weight_decay: float = 0.2
 
 
 @dataclass
@@ -96,11 +100,13 @@ class TrainingReport:
     train_clips: int
     validation_clips: int
     epochs: list[EpochReport] = field(default_factory=list)
+    # pairs of training queries the finished model cannot tell apart (calibrate.merged_queries)
+    merged_queries: list[list[str]] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {"plan": asdict(self.plan), "trainable_parameters": self.trainable_parameters,
                 "train_clips": self.train_clips, "validation_clips": self.validation_clips,
-                "epochs": [asdict(e) for e in self.epochs]}
+                "epochs": [asdict(e) for e in self.epochs], "merged_queries": self.merged_queries}
 
 
 def split(clips: list[TrainingClip], share: float, seed: int) -> tuple[list[TrainingClip], list[TrainingClip]]:
@@ -141,12 +147,14 @@ class Trainer:
         self.plan = plan
         self.device = device
         self.parameters = trainable(model, plan.parts)
-        # beta2 0.98 and eps 1e-6 as CLIP trained: with 0.999 the contrastive loss spikes and collapses
-        # one group unless the MIT's rate differs (a saved optimiser state then has the same groups)
+        # beta2 0.98 and eps 1e-6 as CLIP trained: with 0.999 the contrastive loss spikes and collapses.
+        # Groups: decayed or not, and the MIT's own rate where it differs (a saved optimiser state has the same)
         scaled = plan.mit_learning_rate_scale != 1.0
         mit = {id(p) for name, p in model.named_parameters() if scaled and name.startswith("mit.")}
-        groups = [{"params": [p for p in self.parameters if id(p) not in mit], "scale": 1.0},
-                  {"params": [p for p in self.parameters if id(p) in mit], "scale": plan.mit_learning_rate_scale}]
+        groups = [{"params": [p for p in self.parameters if (id(p) in mit) == in_mit and (p.ndim >= 2) == decays],
+                   "scale": plan.mit_learning_rate_scale if in_mit else 1.0,
+                   "weight_decay": plan.weight_decay if decays else 0.0}
+                  for in_mit in (False, True) for decays in (True, False)]
         groups = [g for g in groups if g["params"]]
         self.optimizer = torch.optim.AdamW(groups, lr=plan.learning_rate, betas=(0.9, 0.98), eps=1e-6)
         self.max_tokens = int(model.config.text_config.max_position_embeddings)
@@ -216,6 +224,18 @@ class Trainer:
                                     pixel_values=pixels)
                 scores.append(output.logits_per_video.float().cpu().numpy())
         return np.concatenate(scores) if scores else np.zeros((0, len(texts)), np.float32)
+
+    def text_embeddings(self, texts: list[str]) -> np.ndarray:
+        """Each text's X-CLIP text embedding, unit length: (texts, dim), in eval mode."""
+        torch = self.torch
+        self.model.eval()
+        with torch.inference_mode():
+            tokens = self.processor.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
+                                              return_tensors="pt").to(self.device)
+            # what get_text_features computes (whose return type differs between transformers versions)
+            pooled = self.model.text_model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])[1]
+            embeds = self.model.text_projection(pooled).float().cpu().numpy()
+        return embeds / np.maximum(np.linalg.norm(embeds, axis=1, keepdims=True), 1e-12)
 
     def recall_at_1(self, clips: list[TrainingClip]) -> float | None:
         """Each held-out query against every held-out clip: the share whose best clip is one of its own."""
@@ -290,5 +310,7 @@ def run(trainer: Trainer, train: list[TrainingClip], validation: list[TrainingCl
         (Path(out) / "finetune_report.json").write_text(json.dumps(report.as_json(), indent=2))
         if on_epoch:
             on_epoch(done)
-    calibrate.write(out, calibrate.measure(trainer, train, backgrounds, plan.seed))
+    calibration = calibrate.measure(trainer, train, backgrounds, plan.seed)
+    calibrate.write(out, calibration)
+    report.merged_queries = [] if calibration is None else calibration["merged_queries"]
     return report

@@ -75,7 +75,11 @@ def finetune(settings: Settings, labels: Labels, out: Path, plan: TrainingPlan, 
     report = TrainingReport(plan, sum(p.numel() for p in trainer.parameters), len(train), len(validation))
     first_epoch, rng_state = 1, None
     if state is not None:
-        trainer.optimizer.load_state_dict(state["optimizer"])
+        try:
+            trainer.optimizer.load_state_dict(state["optimizer"])
+        except ValueError as exc:  # a state saved before the optimiser's groups changed
+            raise FinetuneError(f"the run saved in {out} cannot be resumed by this version of vsearch ({exc}): "
+                                "start it again in a new --out folder.") from exc
         first_epoch, rng_state = state["epoch"] + 1, state["rng"]
         saved = out / "finetune_report.json"
         earlier = json.loads(saved.read_text()) if saved.exists() else {}
